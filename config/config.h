@@ -1,0 +1,141 @@
+// soci-routing: configuration.
+//
+// Turns text (a TOML file, an inline `routing://` connect string, the environment) into plain value types,
+// and validates them. No other part reads TOML or the environment.
+
+#ifndef SOCI_ROUTING_CONFIG_H_INCLUDED
+#define SOCI_ROUTING_CONFIG_H_INCLUDED
+
+#include <soci/soci-backend.h>
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace soci_routing
+{
+
+/// The SOCI backend an endpoint is reached through.
+enum class driver { postgresql, mysql };
+/// How reads are spread over healthy replicas.
+enum class balance_policy { round_robin, random, least_connections };
+
+char const* to_string(driver d) noexcept;          ///< "postgresql" / "mysql"
+char const* to_string(balance_policy b) noexcept;  ///< "round_robin" / "random" / "least_connections"
+
+/// Connection limits of one endpoint's pool.
+struct pool_config
+{
+    int min = 0;                  ///< connections opened eagerly and kept
+    int max = 10;                 ///< hard cap
+    double wait_timeout = 5.0;    ///< seconds to wait for a free connection
+    double idle_timeout = 300.0;  ///< seconds before an idle connection above `min` is closed
+};
+
+/// One database server: the primary or a replica.
+struct endpoint_config
+{
+    std::string name;                            ///< "primary", "replica-1", ...
+    driver drv = driver::postgresql;
+    std::string host = "127.0.0.1";
+    int port = 0;                                ///< 0: the driver's default (5432, 3306)
+    std::string database;
+    std::string username;
+    std::string password;
+    double timeout = 5.0;                        ///< connect timeout, seconds
+    std::map<std::string, std::string> options;  ///< driver-specific extras (sslmode, sslca, ...)
+    pool_config pool;
+    int statements = 128;                        ///< server-side prepared statements cached per connection; 0: off
+    double weight = 1.0;                         ///< share of reads (replicas)
+
+    /// The port actually used: `port`, or the driver's default.
+    int effective_port() const noexcept;
+    /// `host:port`.
+    std::string address() const;
+    /// The connect string SOCI's backend takes (PostgreSQL conninfo or SOCI mysql), password included.
+    /// Never display it: pass it through redact() first.
+    std::string connect_string() const;
+    /// `replica "replica-2" (10.0.0.3:5433, db app, user app)`: safe for errors and logs.
+    std::string describe(bool is_primary) const;
+};
+
+/// The `[routing]` section.
+struct routing_options
+{
+    double sticky = 5.0;           ///< seconds of read-after-write stickiness per scope; 0 turns it off
+    bool fallback = true;          ///< a failed or missing replica read falls back to the primary once
+    balance_policy balance = balance_policy::round_robin;
+    double max_lag = 0.0;          ///< seconds of replication lag above which a replica is skipped; 0: off
+    std::string env_prefix;        ///< enables `PREFIX_HOST`, `PREFIX_REPLICA_1_HOST`, ... overrides
+    int failures = 3;              ///< consecutive health failures before a replica is quarantined
+    double retry_window = 5.0;     ///< first quarantine, seconds (jittered, doubled on repeat)
+    double retry_window_max = 60.0;///< cap of the quarantine window, seconds
+    double lag_probe_interval = 1.0; ///< seconds between replication-lag probes (with max_lag)
+};
+
+/// The `[classifier]` section.
+struct classifier_config
+{
+    std::vector<std::string> primary_functions;  ///< extra side-effect functions, lower case
+};
+
+/// A whole routed cluster: one primary, any number of replicas.
+struct cluster_config
+{
+    routing_options routing;
+    endpoint_config primary;
+    std::vector<endpoint_config> replicas;
+    classifier_config classifier;
+    std::string source;  ///< where it came from (a file name, or "connect string"), for messages
+
+    /// A canonical text that identifies the resolved configuration (pool registry key). Contains secrets.
+    std::string identity() const;
+};
+
+/// One problem found in a configuration: `FILE:LINE:COL: KEY: message`.
+struct config_problem
+{
+    std::string source;   ///< file name or "connect string"
+    int line = 0;         ///< 1-based; 0 when unknown
+    int column = 0;       ///< 1-based; 0 when unknown (for connect strings: the character position)
+    std::string key;      ///< "replicas[1].port"
+    std::string message;  ///< "expected an integer 1..65535, got \"abc\""
+    std::string to_string() const;
+};
+
+/// Every problem of a configuration; what() lists them one per line. Never contains a password.
+class config_error : public soci::soci_error
+{
+public:
+    explicit config_error(std::vector<config_problem> problems);
+    std::vector<config_problem> const& problems() const noexcept { return problems_; }
+
+private:
+    std::vector<config_problem> problems_;
+};
+
+/// Loads and validates a TOML file. Throws config_error.
+cluster_config load_file(std::string const& path);
+/// Loads and validates TOML text; `source_name` names it in messages. Throws config_error.
+cluster_config load_toml(std::string_view text, std::string const& source_name);
+/// Loads and validates the part of a connect string after `routing://`: `config=FILE [overrides]` or
+/// `primary='...' replica='...' sticky=5 ...`. Throws config_error.
+cluster_config load_connect_string(std::string_view connect_string);
+/// Loads a SOURCE given to the CLI: a `routing://...` string, or a file name.
+cluster_config load_source(std::string const& source);
+
+/// Checks invariants; returns every problem found (empty when valid).
+std::vector<config_problem> validate(cluster_config const& config);
+
+/// Replaces every password in a connect string, URL or message with `***`. All display of connection
+/// data goes through this function.
+std::string redact(std::string_view text);
+
+/// The resolved configuration as TOML / JSON, passwords as `***`, with each endpoint's connect string.
+std::string to_toml(cluster_config const& config);
+std::string to_json(cluster_config const& config);
+
+} // namespace soci_routing
+
+#endif // SOCI_ROUTING_CONFIG_H_INCLUDED

@@ -1,0 +1,181 @@
+// soci-routing: the public header.
+//
+//   soci::session sql("routing://config=/etc/app/db.toml");
+//   soci::session sql(soci::routing, "config=/etc/app/db.toml");
+//
+// Plain reads go to a healthy replica; writes, locking reads, transactions and anything uncertain go to the
+// primary. Everything below the factory is optional API: scopes, forcing the primary, stats and checks.
+
+#ifndef SOCI_ROUTING_H_INCLUDED
+#define SOCI_ROUTING_H_INCLUDED
+
+#include <soci/soci-backend.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#define SOCI_ROUTING_DECL __attribute__((visibility("default")))
+
+namespace soci
+{
+
+class session;
+
+/// Where read-after-write state lives. By default each routing session is its own scope; share one
+/// object between sessions (and threads) serving one request so that a write made through one session
+/// keeps the reads of all of them on the primary for the `sticky` window. Thread-safe.
+class SOCI_ROUTING_DECL routing_scope
+{
+public:
+    routing_scope();
+    ~routing_scope();
+    routing_scope(routing_scope const&) = delete;
+    routing_scope& operator=(routing_scope const&) = delete;
+
+    /// Records that a write happened now.
+    void note_write() noexcept;
+    /// True while `sticky` seconds have not passed since the last write.
+    bool within_window(std::chrono::steady_clock::duration sticky) const noexcept;
+    /// Forgets the last write.
+    void reset() noexcept;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+/// Counters and state of one endpoint.
+struct routing_endpoint_stats
+{
+    std::string name;            ///< "primary", "replica-1", ...
+    std::string role;            ///< "primary" or "replica"
+    std::string address;         ///< host:port
+    std::string state;           ///< "up", "quarantined", "lagging", "down"
+    std::int64_t quarantined_until_ms = 0;  ///< Unix time in ms; 0 when not quarantined
+    double lag_seconds = -1;     ///< last measured replication lag; -1 when unknown
+    int connections_open = 0;
+    int connections_in_use = 0;
+    int connections_idle = 0;
+    int waiting = 0;             ///< threads waiting for a connection
+    std::uint64_t statements = 0;                        ///< statements routed here
+    std::map<std::string, std::uint64_t> by_reason;      ///< statements routed here, by reason
+    std::uint64_t fallbacks = 0;  ///< replica reads retried on the primary (counted on the replica)
+    std::uint64_t failures = 0;   ///< failed statements or connects
+    std::uint64_t quarantines = 0;
+    std::string last_error;       ///< redacted
+};
+
+/// Stats of a whole routed cluster.
+struct routing_stats
+{
+    std::vector<routing_endpoint_stats> endpoints;  ///< primary first
+
+    std::string to_json() const;
+    std::string to_prometheus() const;  ///< Prometheus text exposition format
+};
+
+/// Readiness of one endpoint, as `check` found it.
+struct routing_endpoint_check
+{
+    std::string name;
+    std::string role;            ///< configured role
+    std::string address;         ///< host:port
+    bool reachable = false;
+    bool role_ok = false;        ///< primary writable / replica in recovery (read-only)
+    double latency_ms = -1;
+    double lag_seconds = -1;     ///< replicas: replication lag; -1 when unknown
+    std::string error;           ///< redacted; empty when fine
+};
+
+/// Readiness of a whole routed cluster.
+struct routing_check
+{
+    std::vector<routing_endpoint_check> endpoints;  ///< primary first
+    bool primary_ready = false;
+    bool reads_servable = false;  ///< a replica is usable, or the primary with fallback
+    bool ready() const noexcept { return primary_ready && reads_servable; }
+
+    std::string to_text() const;
+    std::string to_json() const;
+};
+
+class routing_use_primary;
+class routing_use_replica;
+
+/// The factory of the `routing` backend, with the optional API as members:
+///
+///   auto guard = soci::routing.use_primary(sql);   // this block reads from the primary
+///   std::string where = soci::routing.last_endpoint(sql);
+struct SOCI_ROUTING_DECL routing_backend_factory : backend_factory
+{
+    routing_backend_factory() {}
+    details::session_backend* make_session(connection_parameters const& parameters) const override;
+
+    /// True when `sql` is a routing session.
+    bool is_routed(session& sql) const;
+    /// The name of the endpoint that ran the session's last statement ("primary", "replica-1", ...);
+    /// empty before the first statement. Throws soci_error when `sql` is not routed.
+    std::string last_endpoint(session& sql) const;
+    /// The reason of the last routing decision ("select", "write", "sticky", "transaction", ...).
+    std::string last_reason(session& sql) const;
+    /// Makes `sql` use `scope` for read-after-write state (nullptr: a fresh scope of its own).
+    void set_scope(session& sql, std::shared_ptr<routing_scope> scope) const;
+    std::shared_ptr<routing_scope> get_scope(session& sql) const;
+    /// Every statement of `sql` goes to the primary while the guard lives.
+    routing_use_primary use_primary(session& sql) const;
+    /// Reads of `sql` may go to a replica while the guard lives, even inside the read-after-write window.
+    /// Writes, locking reads, transactions and pinned sessions are not affected.
+    routing_use_replica use_replica(session& sql) const;
+    /// Stats of the cluster `sql` is routed over.
+    routing_stats stats(session& sql) const;
+    /// Connects to every endpoint of the cluster `sql` is routed over and checks its role.
+    routing_check check(session& sql) const;
+    /// The same, from a `routing://...` connect string or a TOML file, with no session.
+    routing_check check(std::string const& source) const;
+};
+
+/// The factory object, as `soci::postgresql` is for the postgresql backend.
+extern SOCI_ROUTING_DECL routing_backend_factory const routing;
+
+/// RAII: every statement of a session goes to the primary while this lives. Nests.
+class SOCI_ROUTING_DECL routing_use_primary
+{
+public:
+    explicit routing_use_primary(session& sql);
+    ~routing_use_primary();
+    routing_use_primary(routing_use_primary const&) = delete;
+    routing_use_primary& operator=(routing_use_primary const&) = delete;
+
+private:
+    session& sql_;
+};
+
+/// RAII: reads of a session may go to a replica while this lives, even inside the read-after-write
+/// window. Nests. Has no effect on writes, locking reads, transactions or a pinned session.
+class SOCI_ROUTING_DECL routing_use_replica
+{
+public:
+    explicit routing_use_replica(session& sql);
+    ~routing_use_replica();
+    routing_use_replica(routing_use_replica const&) = delete;
+    routing_use_replica& operator=(routing_use_replica const&) = delete;
+
+private:
+    session& sql_;
+};
+
+} // namespace soci
+
+extern "C"
+{
+/// The plugin entry point SOCI's loader resolves.
+SOCI_ROUTING_DECL soci::backend_factory const* factory_routing();
+/// Registers the backend under the name "routing" (for applications that link the plugin).
+SOCI_ROUTING_DECL void register_factory_routing();
+}
+
+#endif // SOCI_ROUTING_H_INCLUDED

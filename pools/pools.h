@@ -1,0 +1,143 @@
+// soci-routing: connection pools, health and the cluster registry.
+//
+// One pool per endpoint; every connection is a full soci::session of SOCI's postgresql or mysql backend.
+// Pools hand out leases, track health (quarantine, lag) and count. A cluster (one primary pool and its replica
+// pools) is shared by every routing session of the same resolved configuration in the process.
+
+#ifndef SOCI_ROUTING_POOLS_H_INCLUDED
+#define SOCI_ROUTING_POOLS_H_INCLUDED
+
+#include "classifier.h"
+#include "config.h"
+
+#include <soci/routing/soci-routing.h>
+#include <soci/soci.h>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+
+namespace soci_routing
+{
+
+enum class endpoint_role { primary, replica };
+
+/// How an error raised on an endpoint counts (the failure policy of DESIGN.md).
+enum class failure_class
+{
+    connection,  ///< connect, handshake, broken connection: retry on the primary once, counts against health
+    transient,   ///< timeout, hot-standby conflict, read-only refusal: retry on the primary once, no health cost
+    statement    ///< an error the primary would give too (syntax, constraint, ...): rethrow
+};
+
+/// Classifies an exception thrown by SOCI's postgresql or mysql backend (or by a connect).
+/// `inner` is the session the error came from, when known (its connection status is consulted).
+failure_class classify_failure(std::exception const& e, driver d, soci::session* inner = nullptr) noexcept;
+
+class endpoint_pool;
+
+/// A borrowed connection. Returns it to its pool when destroyed.
+class lease
+{
+public:
+    lease() noexcept = default;
+    lease(endpoint_pool* pool, soci::session* sql) noexcept : pool_(pool), sql_(sql) {}
+    lease(lease&& other) noexcept;
+    lease& operator=(lease&& other) noexcept;
+    lease(lease const&) = delete;
+    lease& operator=(lease const&) = delete;
+    ~lease();
+
+    explicit operator bool() const noexcept { return sql_ != nullptr; }
+    soci::session& session() const noexcept { return *sql_; }
+    endpoint_pool& pool() const noexcept { return *pool_; }
+    /// The connection is broken: close it rather than give it back.
+    void discard() noexcept { discard_ = true; }
+    /// Gives the connection back now (or closes it after discard()).
+    void release() noexcept;
+
+private:
+    endpoint_pool* pool_ = nullptr;
+    soci::session* sql_ = nullptr;
+    bool discard_ = false;
+};
+
+/// The connections of one endpoint, with its health and counters. Thread-safe.
+class endpoint_pool
+{
+public:
+    endpoint_pool(endpoint_config config, endpoint_role role, routing_options const& routing);
+    ~endpoint_pool();
+    endpoint_pool(endpoint_pool const&) = delete;
+    endpoint_pool& operator=(endpoint_pool const&) = delete;
+
+    endpoint_config const& config() const noexcept;
+    endpoint_role role() const noexcept;
+    std::string const& name() const noexcept;
+    /// `primary "primary" (127.0.0.1:5432, db app, user app)`: for messages, never with a password.
+    std::string describe() const;
+
+    /// Borrows an open connection, opening a new one while below `max`; waits up to `wait` for one to be
+    /// given back. Returns an empty lease when the wait runs out. A failed connect throws the driver's
+    /// soci_error with the endpoint described (and records a connection failure).
+    lease acquire(std::chrono::milliseconds wait);
+    /// acquire() with the pool's own wait_timeout.
+    lease acquire();
+
+    /// True when new reads may be sent here: not quarantined (or its window expired: one probe is
+    /// admitted), not lagging beyond max_lag. Always true for the primary.
+    bool usable();
+    /// Connections currently lent out (for least_connections).
+    int in_use() const noexcept;
+
+    void record_success() noexcept;
+    void record_failure(failure_class what, std::string const& message) noexcept;  ///< message: redacted
+    void record_routed(reason why) noexcept;
+    void record_fallback() noexcept;
+
+    soci::routing_endpoint_stats stats() const;
+
+    /// Called by lease.
+    void give_back(soci::session* sql, bool discard) noexcept;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+/// One primary pool and its replica pools, built from one resolved configuration.
+class cluster
+{
+public:
+    /// The cluster of this configuration, shared by every routing session of the process that resolved
+    /// to the same configuration (a registry keyed by cluster_config::identity()).
+    static std::shared_ptr<cluster> obtain(cluster_config const& config);
+
+    explicit cluster(cluster_config config);
+    ~cluster();
+    cluster(cluster const&) = delete;
+    cluster& operator=(cluster const&) = delete;
+
+    cluster_config const& config() const noexcept;
+    endpoint_pool& primary() noexcept;
+    std::size_t replica_count() const noexcept;
+    endpoint_pool& replica(std::size_t i) noexcept;
+
+    /// Picks a usable replica by the balancing policy and weights, skipping replica i when bit i of
+    /// `exclude` is set. nullptr when none is usable.
+    endpoint_pool* pick_replica(std::uint64_t exclude = 0);
+
+    soci::routing_stats stats() const;
+    /// Connects to every endpoint (fresh connections, not the pools'), checks roles, latency and lag.
+    soci::routing_check check() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+} // namespace soci_routing
+
+#endif // SOCI_ROUTING_POOLS_H_INCLUDED
