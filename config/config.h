@@ -53,8 +53,10 @@ struct endpoint_config
     int effective_port() const noexcept;
     /// `host:port`.
     std::string address() const;
-    /// The connect string SOCI's backend takes (PostgreSQL conninfo or SOCI mysql), password included.
-    /// Never display it: pass it through redact() first.
+    /// The connect string SOCI's backend takes (PostgreSQL conninfo: `host port dbname user password
+    /// connect_timeout`; SOCI 4.0.3 mysql: `host port db user password connect_timeout`; then `options`),
+    /// values quoted as libpq and SOCI read them. Password included: never display it, pass it through
+    /// redact() first.
     std::string connect_string() const;
     /// `replica "replica-2" (10.0.0.3:5433, db app, user app)`: safe for errors and logs.
     std::string describe(bool is_primary) const;
@@ -94,6 +96,9 @@ struct cluster_config
 };
 
 /// One problem found in a configuration: `FILE:LINE:COL: KEY: message`.
+/// Keys name values as in TOML, replicas indexed from 0 (`replicas[1].port` is the second `[[replicas]]`,
+/// named "replica-2" by default). A connect string is one line: `connect string:1:POS: ...`; an environment
+/// override is `environment (DB_PORT): DB_PORT: ...`.
 struct config_problem
 {
     std::string source;   ///< file name or "connect string"
@@ -119,8 +124,10 @@ private:
 cluster_config load_file(std::string const& path);
 /// Loads and validates TOML text; `source_name` names it in messages. Throws config_error.
 cluster_config load_toml(std::string_view text, std::string const& source_name);
-/// Loads and validates the part of a connect string after `routing://`: `config=FILE [overrides]` or
-/// `primary='...' replica='...' sticky=5 ...`. Throws config_error.
+/// Loads and validates the part of a connect string after `routing://` (a leading `routing://` is accepted
+/// too): `config=FILE [overrides]` or `primary='...' replica='...' sticky=5 ...`. Precedence, lowest first:
+/// defaults, the file, the inline keys, the environment (with `env_prefix`); inline `replica=` entries replace
+/// the file's replicas. A relative FILE is relative to the working directory. Throws config_error.
 cluster_config load_connect_string(std::string_view connect_string);
 /// Loads a SOURCE given to the CLI: a `routing://...` string, or a file name.
 cluster_config load_source(std::string const& source);

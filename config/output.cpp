@@ -1,0 +1,134 @@
+// soci-routing: the resolved configuration as TOML, JSON, and its canonical identity.
+
+#include "config.h"
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include <sstream>
+
+namespace soci_routing
+{
+
+namespace
+{
+
+std::string const hidden = "***";
+
+// One description of the fields, used by all three outputs: only `redacted` differs.
+nlohmann::ordered_json endpoint_json(endpoint_config const& e, bool redacted)
+{
+    nlohmann::ordered_json j;
+    j["name"] = e.name;
+    j["driver"] = to_string(e.drv);
+    j["host"] = e.host;
+    j["port"] = e.effective_port();
+    j["database"] = e.database;
+    j["username"] = e.username;
+    j["password"] = redacted && !e.password.empty() ? hidden : e.password;
+    j["timeout"] = e.timeout;
+    j["options"] = nlohmann::ordered_json::object();
+    for (auto const& [key, value] : e.options)
+        j["options"][key] = redacted && key.find("password") != std::string::npos ? hidden : value;
+    j["pool"] = {{"min", e.pool.min},
+                 {"max", e.pool.max},
+                 {"wait_timeout", e.pool.wait_timeout},
+                 {"idle_timeout", e.pool.idle_timeout}};
+    j["statements"] = e.statements;
+    j["weight"] = e.weight;
+    if (redacted)
+        j["connect_string"] = redact(e.connect_string());
+    return j;
+}
+
+nlohmann::ordered_json cluster_json(cluster_config const& c, bool redacted)
+{
+    nlohmann::ordered_json j;
+    auto const& r = c.routing;
+    j["routing"] = {{"sticky", r.sticky},
+                    {"fallback", r.fallback},
+                    {"balance", to_string(r.balance)},
+                    {"max_lag", r.max_lag},
+                    {"failures", r.failures},
+                    {"retry_window", r.retry_window},
+                    {"retry_window_max", r.retry_window_max},
+                    {"lag_probe_interval", r.lag_probe_interval}};
+    if (redacted)  // env_prefix only says where values came from; the identity is about the values
+        j["routing"]["env_prefix"] = r.env_prefix;
+    j["primary"] = endpoint_json(c.primary, redacted);
+    j["replicas"] = nlohmann::ordered_json::array();
+    for (auto const& replica : c.replicas)
+        j["replicas"].push_back(endpoint_json(replica, redacted));
+    j["classifier"] = {{"primary_functions", c.classifier.primary_functions}};
+    return j;
+}
+
+toml::table endpoint_toml(endpoint_config const& e)
+{
+    toml::table options;
+    for (auto const& [key, value] : e.options)
+        options.insert(key, key.find("password") != std::string::npos ? hidden : value);
+    return toml::table{
+        {"name", e.name},
+        {"driver", to_string(e.drv)},
+        {"host", e.host},
+        {"port", e.effective_port()},
+        {"database", e.database},
+        {"username", e.username},
+        {"password", e.password.empty() ? std::string() : hidden},
+        {"timeout", e.timeout},
+        {"options", std::move(options)},
+        {"pool", toml::table{{"min", e.pool.min},
+                             {"max", e.pool.max},
+                             {"wait_timeout", e.pool.wait_timeout},
+                             {"idle_timeout", e.pool.idle_timeout}}},
+        {"statements", e.statements},
+        {"weight", e.weight},
+        {"connect_string", redact(e.connect_string())},
+    };
+}
+
+} // namespace
+
+std::string cluster_config::identity() const
+{
+    // Every field is always written, in a fixed order: equal configurations give equal
+    // text whatever source they were loaded from (the source name is left out on purpose).
+    return cluster_json(*this, false).dump();
+}
+
+std::string to_json(cluster_config const& config)
+{
+    return cluster_json(config, true).dump(2) + "\n";
+}
+
+std::string to_toml(cluster_config const& config)
+{
+    auto const& r = config.routing;
+    toml::array replicas;
+    for (auto const& replica : config.replicas)
+        replicas.push_back(endpoint_toml(replica));
+    toml::array functions;
+    for (auto const& f : config.classifier.primary_functions)
+        functions.push_back(f);
+    toml::table root{
+        {"routing", toml::table{{"sticky", r.sticky},
+                                {"fallback", r.fallback},
+                                {"balance", to_string(r.balance)},
+                                {"max_lag", r.max_lag},
+                                {"env_prefix", r.env_prefix},
+                                {"failures", r.failures},
+                                {"retry_window", r.retry_window},
+                                {"retry_window_max", r.retry_window_max},
+                                {"lag_probe_interval", r.lag_probe_interval}}},
+        {"primary", endpoint_toml(config.primary)},
+        {"replicas", std::move(replicas)},
+        {"classifier", toml::table{{"primary_functions", std::move(functions)}}},
+    };
+    std::ostringstream out;
+    out << "# resolved configuration from " << redact(config.source) << " (passwords shown as ***)\n"
+        << root << "\n";
+    return out.str();
+}
+
+} // namespace soci_routing
