@@ -32,6 +32,9 @@ enum class failure_class
     statement    ///< an error the primary would give too (syntax, constraint, ...): rethrow
 };
 
+/// "connection", "transient" or "statement".
+char const* to_string(failure_class f) noexcept;
+
 /// Classifies an exception thrown by SOCI's postgresql or mysql backend (or by a connect).
 /// `inner` is the session the error came from, when known (its connection status is consulted).
 failure_class classify_failure(std::exception const& e, driver d, soci::session* inner = nullptr) noexcept;
@@ -85,6 +88,10 @@ public:
     lease acquire(std::chrono::milliseconds wait);
     /// acquire() with the pool's own wait_timeout.
     lease acquire();
+    /// The error text for an exhausted pool: names the endpoint, the wait and the `max` limit
+    /// (for the primary, where there is nowhere else to go).
+    std::string exhausted_message() const;
+    std::string exhausted_message(std::chrono::milliseconds waited) const;
 
     /// True when new reads may be sent here: not quarantined (or its window expired: one probe is
     /// admitted), not lagging beyond max_lag. Always true for the primary.
@@ -102,7 +109,15 @@ public:
     /// Called by lease.
     void give_back(soci::session* sql, bool discard) noexcept;
 
+    /// Housekeeping (the cluster's background thread calls it): closes connections idle for longer than
+    /// `idle_timeout` above `min`, and opens connections up to `min` while the endpoint is healthy.
+    void maintain();
+    /// Records the replication lag measured by a probe (seconds, -1 when unknown) and whether it makes
+    /// the replica unusable.
+    void set_lag(double seconds, bool lagging) noexcept;
+
 private:
+    friend class cluster;
     struct impl;
     std::unique_ptr<impl> impl_;
 };
@@ -137,6 +152,11 @@ private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
+
+/// cluster::check() without a cluster: connects to every endpoint of `config` with fresh connections
+/// (each with its own connect timeout), checks roles, latency and lag. Never throws for an endpoint's
+/// failure: it is reported in that endpoint's entry.
+soci::routing_check check_cluster(cluster_config const& config);
 
 } // namespace soci_routing
 

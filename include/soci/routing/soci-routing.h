@@ -49,7 +49,7 @@ private:
 };
 
 /// Counters and state of one endpoint.
-struct routing_endpoint_stats
+struct SOCI_ROUTING_DECL routing_endpoint_stats
 {
     std::string name;            ///< "primary", "replica-1", ...
     std::string role;            ///< "primary" or "replica"
@@ -70,7 +70,7 @@ struct routing_endpoint_stats
 };
 
 /// Stats of a whole routed cluster.
-struct routing_stats
+struct SOCI_ROUTING_DECL routing_stats
 {
     std::vector<routing_endpoint_stats> endpoints;  ///< primary first
 
@@ -79,7 +79,7 @@ struct routing_stats
 };
 
 /// Readiness of one endpoint, as `check` found it.
-struct routing_endpoint_check
+struct SOCI_ROUTING_DECL routing_endpoint_check
 {
     std::string name;
     std::string role;            ///< configured role
@@ -92,7 +92,7 @@ struct routing_endpoint_check
 };
 
 /// Readiness of a whole routed cluster.
-struct routing_check
+struct SOCI_ROUTING_DECL routing_check
 {
     std::vector<routing_endpoint_check> endpoints;  ///< primary first
     bool primary_ready = false;
@@ -101,6 +101,19 @@ struct routing_check
 
     std::string to_text() const;
     std::string to_json() const;
+};
+
+/// Where a statement would go by its text alone, with no session state (no transaction, no read-after-write
+/// window): what the classifier decided. For tests (soci/routing/testing.h) and tools.
+struct SOCI_ROUTING_DECL routing_classification
+{
+    std::string target;  ///< "replica" or "primary"
+    std::string reason;  ///< "select", "write", "locking_read", "transaction_control", ...
+    std::string kind;    ///< "read", "write", "transaction_control", "session_state" or "unknown"
+    bool is_write = false;
+    bool begins_transaction = false;
+    bool ends_transaction = false;
+    bool pins_session = false;
 };
 
 class routing_use_primary;
@@ -136,12 +149,16 @@ struct SOCI_ROUTING_DECL routing_backend_factory : backend_factory
     routing_check check(session& sql) const;
     /// The same, from a `routing://...` connect string or a TOML file, with no session.
     routing_check check(std::string const& source) const;
+    /// Classifies `sql` as the plugin does ("postgresql" or "mysql" dialect); no server involved.
+    routing_classification classify(std::string const& sql, std::string const& dialect = "postgresql") const;
 };
 
 /// The factory object, as `soci::postgresql` is for the postgresql backend.
 extern SOCI_ROUTING_DECL routing_backend_factory const routing;
 
-/// RAII: every statement of a session goes to the primary while this lives. Nests.
+/// RAII: every statement of a session goes to the primary while this lives. Nests. Obtain it with
+/// `auto guard = soci::routing.use_primary(sql);` or construct it directly. Throws soci_error when `sql` is
+/// not a routing session.
 class SOCI_ROUTING_DECL routing_use_primary
 {
 public:

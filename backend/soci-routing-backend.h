@@ -1,0 +1,389 @@
+// soci-routing: the backend's internal header (like SOCI's soci-postgresql.h, but not installed).
+//
+// The statement and element backends are proxies: they record what SOCI tells them and drive an inner
+// statement of the postgresql or mysql backend on the endpoint route() chose, re-preparing it and replaying
+// the bindings when the target changes (DESIGN.md, "Proxies").
+
+#ifndef SOCI_ROUTING_BACKEND_H_INCLUDED
+#define SOCI_ROUTING_BACKEND_H_INCLUDED
+
+#include "route.h"
+
+#include "classifier.h"
+#include "config.h"
+#include "pools.h"
+
+#include <soci/routing/soci-routing.h>
+#include <soci/soci-backend.h>
+#include <soci/soci.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace soci_routing
+{
+
+class routing_session_backend;
+
+/// One leased endpoint connection of a routing session, shared by the session's statements on it: two live
+/// statements on replica-1 use one connection (never wait for a second connection of the same pool).
+struct endpoint_handle
+{
+    endpoint_handle(lease l, endpoint_pool& pool, int replica_index) noexcept
+        : lease_(std::move(l)), pool_(&pool), replica_index_(replica_index) {}
+
+    soci::session& session() const noexcept { return lease_.session(); }
+    bool is_primary() const noexcept { return replica_index_ < 0; }
+
+    lease lease_;
+    endpoint_pool* pool_;
+    int replica_index_;    ///< -1: the primary
+    bool broken_ = false;  ///< a connection failure was seen: no new statement goes here
+};
+
+/// The state of one routing session. Statements keep it alive with a shared_ptr, so that a statement that
+/// outlives its session backend (session::reconnect() deletes it) still has its connection.
+struct session_state
+{
+    explicit session_state(cluster_config const& config);
+    ~session_state();
+
+    /// The facts route() needs, for a statement of classification `c`.
+    route_state facts(classification const& c) const noexcept;
+    /// The shared connection to replica `index`, leased on first use. Throws when the connect fails.
+    std::shared_ptr<endpoint_handle> replica_handle(std::size_t index);
+    /// Replica `index`'s connection broke: later statements lease another one.
+    void forget_replica(endpoint_handle& h) noexcept;
+    /// The index of a replica pool of the cluster.
+    std::size_t index_of(endpoint_pool const* p) const noexcept;
+    /// Bookkeeping after a statement ran: transaction, pin, read-after-write window, last endpoint.
+    void note_executed(classification const& c, bool procedure, endpoint_handle const& where,
+                       char const* reason) noexcept;
+    void note_begin() noexcept;
+    void note_end() noexcept;
+    /// Passes the application's failover callback on to the primary's driver session.
+    void sync_failover() noexcept;
+
+    std::shared_ptr<cluster> cluster_;
+    driver driver_;
+    dialect dialect_;
+    std::vector<std::string_view> primary_functions_;  ///< views into cluster_->config()
+    classify_options classify_options_;
+    std::chrono::steady_clock::duration sticky_;
+    bool fallback_;
+    std::shared_ptr<endpoint_handle> primary_;
+    std::vector<std::weak_ptr<endpoint_handle>> replicas_;
+    std::shared_ptr<soci::routing_scope> scope_;
+
+    bool in_transaction_ = false;
+    bool transaction_wrote_ = false;
+    bool pinned_ = false;
+    int force_primary_ = 0;
+    int force_replica_ = 0;
+    endpoint_pool const* last_pool_ = nullptr;
+    char const* last_reason_ = "";
+
+    routing_session_backend* owner_ = nullptr;  ///< the live session backend, or nullptr after reconnect
+};
+
+class routing_session_backend : public soci::details::session_backend
+{
+public:
+    explicit routing_session_backend(soci::connection_parameters const& parameters);
+    ~routing_session_backend() override;
+
+    bool is_connected() override;
+
+    void begin() override;
+    void commit() override;
+    void rollback() override;
+
+    bool get_next_sequence_value(soci::session& s, std::string const& sequence, long long& value) override;
+    bool get_last_insert_id(soci::session& s, std::string const& table, long long& value) override;
+
+    std::string get_table_names_query() const override;
+    std::string get_column_descriptions_query() const override;
+    std::string create_table(std::string const& table_name) override;
+    std::string drop_table(std::string const& table_name) override;
+    std::string truncate_table(std::string const& table_name) override;
+    std::string create_column_type(soci::data_type dt, int precision, int scale) override;
+    std::string add_column(std::string const& table_name, std::string const& column_name, soci::data_type dt,
+                           int precision, int scale) override;
+    std::string alter_column(std::string const& table_name, std::string const& column_name, soci::data_type dt,
+                             int precision, int scale) override;
+    std::string drop_column(std::string const& table_name, std::string const& column_name) override;
+    std::string constraint_unique(std::string const& name, std::string const& column_names) override;
+    std::string constraint_primary_key(std::string const& name, std::string const& column_names) override;
+    std::string constraint_foreign_key(std::string const& name, std::string const& column_names,
+                                       std::string const& ref_table_name,
+                                       std::string const& ref_column_names) override;
+    std::string empty_blob() override;
+    std::string nvl() override;
+    std::string get_dummy_from_table() const override;
+    std::string get_backend_name() const override;
+
+    soci::details::statement_backend* make_statement_backend() override;
+    soci::details::rowid_backend* make_rowid_backend() override;
+    soci::details::blob_backend* make_blob_backend() override;
+
+    std::shared_ptr<session_state> const& state() const noexcept { return state_; }
+    soci::details::session_backend& primary_backend() const noexcept
+    {
+        return *state_->primary_->session().get_backend();
+    }
+
+private:
+    std::shared_ptr<session_state> state_;
+};
+
+class routing_statement_backend;
+
+/// What every element proxy offers its statement for replaying.
+class routing_element
+{
+public:
+    virtual ~routing_element() = default;
+    /// Deletes the inner element (before the inner statement goes).
+    virtual void drop_inner() noexcept = 0;
+    /// Makes the inner element on the new inner statement and repeats define/bind.
+    virtual void replay_definition(soci::details::statement_backend& inner) = 0;
+    /// Repeats the pre_use / pre_fetch / pre_exec calls SOCI made in the execution under way.
+    virtual void replay_execution() = 0;
+    /// The execution is over: forget its pending calls.
+    virtual void execution_done() noexcept = 0;
+    /// The statement goes away first (should not happen with SOCI's core): forget it.
+    virtual void orphan() noexcept = 0;
+};
+
+class routing_statement_backend : public soci::details::statement_backend
+{
+public:
+    explicit routing_statement_backend(std::shared_ptr<session_state> state);
+    ~routing_statement_backend() override;
+
+    void alloc() override {}
+    void clean_up() override;
+    void prepare(std::string const& query, soci::details::statement_type type) override;
+
+    exec_fetch_result execute(int number) override;
+    exec_fetch_result fetch(int number) override;
+
+    long long get_affected_rows() override;
+    int get_number_of_rows() override;
+    std::string get_parameter_name(int index) const override;
+    std::string rewrite_for_procedure_call(std::string const& query) override;
+
+    int prepare_for_describe() override;
+    void describe_column(int col_num, soci::data_type& dtype, std::string& column_name) override;
+
+    soci::details::standard_into_type_backend* make_into_type_backend() override;
+    soci::details::standard_use_type_backend* make_use_type_backend() override;
+    soci::details::vector_into_type_backend* make_vector_into_type_backend() override;
+    soci::details::vector_use_type_backend* make_vector_use_type_backend() override;
+
+    // For the element proxies.
+    soci::details::statement_backend* inner() noexcept { return inner_.get(); }
+    /// Makes sure an inner statement exists (after a failed re-preparation), on the current route.
+    soci::details::statement_backend& ensure_inner();
+    void attach(routing_element* e);
+    void detach(routing_element* e) noexcept;
+    /// The statement exchanges a blob or a rowid: it runs on the primary.
+    void require_primary() noexcept { primary_only_ = true; }
+
+private:
+    /// Decides the route now and returns the connection to run on (may lease a replica).
+    std::shared_ptr<endpoint_handle> choose(char const*& reason);
+    /// Drops the inner statement and prepares a new one on `target`, replaying elements.
+    void move_to(std::shared_ptr<endpoint_handle> target, bool replay_execution);
+    /// Places the inner statement where route() says (no-op when already there).
+    void place(bool replay_execution);
+    void drop_inner() noexcept;
+    void finish_execution() noexcept;
+    /// A read failed on a replica: decides between retrying on the primary (returns normally, the inner
+    /// statement moved) and letting the error through (throws). Call from a catch block.
+    void recover_or_rethrow(std::exception const& e, bool replay_execution);
+
+    std::shared_ptr<session_state> state_;
+    std::string query_;
+    soci::details::statement_type type_ = soci::details::st_one_time_query;
+    classification class_;
+    bool prepared_ = false;
+    bool procedure_ = false;
+    bool primary_only_ = false;
+    bool described_ = false;       ///< prepare_for_describe ran the query of the execution under way
+    char const* reason_ = "";
+    std::shared_ptr<endpoint_handle> endpoint_;
+    std::unique_ptr<soci::details::statement_backend> inner_;
+    std::vector<routing_element*> elements_;  ///< in definition order
+};
+
+class routing_standard_into_type_backend : public soci::details::standard_into_type_backend,
+                                           public routing_element
+{
+public:
+    explicit routing_standard_into_type_backend(routing_statement_backend& st) : statement_(&st) {}
+    ~routing_standard_into_type_backend() override;
+
+    void define_by_pos(int& position, void* data, soci::details::exchange_type type) override;
+    void pre_exec(int num) override;
+    void pre_fetch() override;
+    void post_fetch(bool got_data, bool called_from_fetch, soci::indicator* ind) override;
+    void clean_up() override;
+
+    void drop_inner() noexcept override;
+    void replay_definition(soci::details::statement_backend& inner) override;
+    void replay_execution() override;
+    void execution_done() noexcept override;
+    void orphan() noexcept override;
+
+private:
+    soci::details::standard_into_type_backend& inner();
+
+    routing_statement_backend* statement_;
+    bool attached_ = false;  ///< in the statement's element list
+    std::unique_ptr<soci::details::standard_into_type_backend> inner_;
+    int position_ = 0;
+    void* data_ = nullptr;
+    soci::details::exchange_type type_ = soci::details::x_integer;
+    bool defined_ = false;
+    int pending_pre_exec_ = -1;
+    bool pending_pre_fetch_ = false;
+};
+
+class routing_standard_use_type_backend : public soci::details::standard_use_type_backend,
+                                          public routing_element
+{
+public:
+    explicit routing_standard_use_type_backend(routing_statement_backend& st) : statement_(&st) {}
+    ~routing_standard_use_type_backend() override;
+
+    void bind_by_pos(int& position, void* data, soci::details::exchange_type type, bool read_only) override;
+    void bind_by_name(std::string const& name, void* data, soci::details::exchange_type type,
+                      bool read_only) override;
+    void pre_exec(int num) override;
+    void pre_use(soci::indicator const* ind) override;
+    void post_use(bool got_data, soci::indicator* ind) override;
+    void clean_up() override;
+
+    void drop_inner() noexcept override;
+    void replay_definition(soci::details::statement_backend& inner) override;
+    void replay_execution() override;
+    void execution_done() noexcept override;
+    void orphan() noexcept override;
+
+private:
+    soci::details::standard_use_type_backend& inner();
+    void bind_inner(soci::details::statement_backend& st);
+
+    routing_statement_backend* statement_;
+    bool attached_ = false;  ///< in the statement's element list
+    std::unique_ptr<soci::details::standard_use_type_backend> inner_;
+    int position_ = 0;
+    std::string name_;
+    bool by_name_ = false;
+    void* data_ = nullptr;
+    soci::details::exchange_type type_ = soci::details::x_integer;
+    bool read_only_ = false;
+    bool defined_ = false;
+    int pending_pre_exec_ = -1;
+    bool pending_pre_use_ = false;
+    soci::indicator const* last_ind_ = nullptr;
+};
+
+class routing_vector_into_type_backend : public soci::details::vector_into_type_backend, public routing_element
+{
+public:
+    explicit routing_vector_into_type_backend(routing_statement_backend& st) : statement_(&st) {}
+    ~routing_vector_into_type_backend() override;
+
+    void define_by_pos_bulk(int& position, void* data, soci::details::exchange_type type, std::size_t begin,
+                            std::size_t* end) override;
+    void define_by_pos(int& position, void* data, soci::details::exchange_type type) override;
+    void pre_exec(int num) override;
+    void pre_fetch() override;
+    void post_fetch(bool got_data, soci::indicator* ind) override;
+    void resize(std::size_t sz) override;
+    std::size_t size() override;
+    void clean_up() override;
+
+    void drop_inner() noexcept override;
+    void replay_definition(soci::details::statement_backend& inner) override;
+    void replay_execution() override;
+    void execution_done() noexcept override;
+    void orphan() noexcept override;
+
+private:
+    soci::details::vector_into_type_backend& inner();
+    void define_inner(soci::details::statement_backend& st);
+
+    routing_statement_backend* statement_;
+    bool attached_ = false;  ///< in the statement's element list
+    std::unique_ptr<soci::details::vector_into_type_backend> inner_;
+    int position_ = 0;
+    void* data_ = nullptr;
+    soci::details::exchange_type type_ = soci::details::x_integer;
+    bool bulk_ = false;
+    std::size_t begin_ = 0;
+    std::size_t* end_ = nullptr;
+    bool defined_ = false;
+    int pending_pre_exec_ = -1;
+    bool pending_pre_fetch_ = false;
+};
+
+class routing_vector_use_type_backend : public soci::details::vector_use_type_backend, public routing_element
+{
+public:
+    explicit routing_vector_use_type_backend(routing_statement_backend& st) : statement_(&st) {}
+    ~routing_vector_use_type_backend() override;
+
+    void bind_by_pos(int& position, void* data, soci::details::exchange_type type) override;
+    void bind_by_pos_bulk(int& position, void* data, soci::details::exchange_type type, std::size_t begin,
+                          std::size_t* end) override;
+    void bind_by_name(std::string const& name, void* data, soci::details::exchange_type type) override;
+    void bind_by_name_bulk(std::string const& name, void* data, soci::details::exchange_type type,
+                           std::size_t begin, std::size_t* end) override;
+    void pre_exec(int num) override;
+    void pre_use(soci::indicator const* ind) override;
+    std::size_t size() override;
+    void clean_up() override;
+
+    void drop_inner() noexcept override;
+    void replay_definition(soci::details::statement_backend& inner) override;
+    void replay_execution() override;
+    void execution_done() noexcept override;
+    void orphan() noexcept override;
+
+private:
+    soci::details::vector_use_type_backend& inner();
+    void bind_inner(soci::details::statement_backend& st);
+
+    routing_statement_backend* statement_;
+    bool attached_ = false;  ///< in the statement's element list
+    std::unique_ptr<soci::details::vector_use_type_backend> inner_;
+    int position_ = 0;
+    std::string name_;
+    bool by_name_ = false;
+    void* data_ = nullptr;
+    soci::details::exchange_type type_ = soci::details::x_integer;
+    bool bulk_ = false;
+    std::size_t begin_ = 0;
+    std::size_t* end_ = nullptr;
+    bool defined_ = false;
+    int pending_pre_exec_ = -1;
+    bool pending_pre_use_ = false;
+    soci::indicator const* last_ind_ = nullptr;
+};
+
+/// The routing session backend behind `sql`, or nullptr when `sql` is not routed.
+routing_session_backend* find_routing_backend(soci::session& sql) noexcept;
+/// The same; throws soci_error("session is not a routing session").
+routing_session_backend& require_routing_backend(soci::session& sql);
+
+} // namespace soci_routing
+
+#endif // SOCI_ROUTING_BACKEND_H_INCLUDED

@@ -1,0 +1,180 @@
+// soci-routing: readiness check with fresh connections (the seeds' /readyz).
+
+#include "pools.h"
+#include "pools-detail.h"
+
+#include <soci/mysql/soci-mysql.h>
+
+#include <future>
+#include <thread>
+
+namespace soci_routing
+{
+namespace
+{
+
+using clock = std::chrono::steady_clock;
+
+double ms_since(clock::time_point start)
+{
+    return std::chrono::duration<double, std::milli>(clock::now() - start).count();
+}
+
+soci::routing_endpoint_check blank(endpoint_config const& ep, bool primary)
+{
+    soci::routing_endpoint_check r;
+    r.name = ep.name;
+    r.role = primary ? "primary" : "replica";
+    r.address = ep.address();
+    return r;
+}
+
+/// What the primary's check leaves for the replicas' lag.
+struct primary_position
+{
+    long long lsn = -1;       // PostgreSQL
+    clock::time_point when{};
+    std::string gtid;         // MariaDB
+};
+
+soci::routing_endpoint_check check_primary(endpoint_config const& ep, primary_position& position)
+{
+    auto r = blank(ep, true);
+    auto const start = clock::now();
+    try
+    {
+        auto sql = detail::open_session(ep);
+        if (ep.drv == driver::postgresql)
+        {
+            int in_recovery = 0;
+            std::string read_only;
+            long long lsn = -1;
+            soci::indicator lsn_ind = soci::i_ok;
+            *sql << "SELECT pg_is_in_recovery()::int, current_setting('default_transaction_read_only'),"
+                    " CASE WHEN pg_is_in_recovery() THEN NULL"
+                    " ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint END",
+                soci::into(in_recovery), soci::into(read_only), soci::into(lsn, lsn_ind);
+            r.latency_ms = ms_since(start);
+            r.reachable = true;
+            if (in_recovery != 0)
+                r.error = "in recovery: this server is a standby, not a writable primary";
+            else if (read_only == "on")
+                r.error = "default_transaction_read_only is on";
+            r.role_ok = r.error.empty();
+            if (lsn_ind == soci::i_ok)
+            {
+                position.lsn = lsn;
+                position.when = clock::now();
+            }
+        }
+        else
+        {
+            int read_only = 0;
+            *sql << "SELECT @@global.read_only", soci::into(read_only);
+            r.latency_ms = ms_since(start);
+            r.reachable = true;
+            int super_read_only = 0;
+            try
+            {
+                *sql << "SELECT @@global.super_read_only", soci::into(super_read_only);
+            }
+            catch (soci::mysql_soci_error const&)
+            {
+                super_read_only = 0;  // MariaDB has no super_read_only
+            }
+            if (read_only != 0)
+                r.error = "@@read_only is on";
+            else if (super_read_only != 0)
+                r.error = "@@super_read_only is on";
+            r.role_ok = r.error.empty();
+            position.gtid = detail::mysql_primary_gtid(*sql);
+        }
+    }
+    catch (std::exception const& e)
+    {
+        if (!r.reachable)
+            r.latency_ms = -1;
+        r.error = detail::one_line(e.what());
+        r.role_ok = false;
+    }
+    return r;
+}
+
+soci::routing_endpoint_check check_replica(endpoint_config const& ep, primary_position const& position)
+{
+    auto r = blank(ep, false);
+    auto const start = clock::now();
+    try
+    {
+        auto sql = detail::open_session(ep);
+        if (ep.drv == driver::postgresql)
+        {
+            long long replay = -1;
+            auto pos = detail::pg_replica_position(*sql, position.lsn, replay);
+            r.latency_ms = ms_since(start);
+            r.reachable = true;
+            r.role_ok = pos.in_recovery;
+            r.lag_seconds = pos.lag_seconds;
+            // Behind the position the primary reported a moment ago: the replay of the last few records
+            // may simply be under way. Ask again briefly before falling back to the time since the last
+            // replayed transaction, which overstates the lag of a replica of an idle primary.
+            for (int i = 0; i < 10 && pos.in_recovery && !pos.caught_up && position.lsn >= 0 && r.error.empty();
+                 ++i)
+            {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                pos = detail::pg_replica_position(*sql, position.lsn, replay);
+                if (pos.caught_up)
+                    r.lag_seconds = std::chrono::duration<double>(clock::now() - position.when).count();
+            }
+            r.error = pos.note;
+        }
+        else
+        {
+            int read_only = 0;
+            *sql << "SELECT @@global.read_only", soci::into(read_only);
+            r.latency_ms = ms_since(start);
+            r.reachable = true;
+            auto pos = detail::mysql_replica_position(*sql, position.gtid);
+            r.role_ok = read_only != 0 && pos.in_recovery;
+            r.lag_seconds = pos.lag_seconds;
+            if (read_only == 0)
+                r.error = "@@read_only is off: this server is writable, not a replica";
+            if (!pos.note.empty())
+                r.error += (r.error.empty() ? "" : "; ") + pos.note;
+        }
+    }
+    catch (std::exception const& e)
+    {
+        r.error = detail::one_line(e.what());
+        r.role_ok = false;
+    }
+    return r;
+}
+
+} // namespace
+
+soci::routing_check check_cluster(cluster_config const& config)
+{
+    soci::routing_check result;
+    primary_position position;
+    // The primary first: the replicas' lag is measured against its position.
+    result.endpoints.push_back(check_primary(config.primary, position));
+    std::vector<std::future<soci::routing_endpoint_check>> replicas;
+    for (auto const& ep : config.replicas)
+        replicas.push_back(std::async(std::launch::async, [&ep, &position] { return check_replica(ep, position); }));
+    bool replica_ok = false;
+    for (auto& f : replicas)
+    {
+        result.endpoints.push_back(f.get());
+        auto const& r = result.endpoints.back();
+        if (r.reachable && r.role_ok
+            && !(config.routing.max_lag > 0 && r.lag_seconds > config.routing.max_lag))
+            replica_ok = true;
+    }
+    result.primary_ready = result.endpoints.front().reachable && result.endpoints.front().role_ok;
+    result.reads_servable =
+        replica_ok || (result.primary_ready && (config.routing.fallback || config.replicas.empty()));
+    return result;
+}
+
+} // namespace soci_routing

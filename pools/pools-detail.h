@@ -1,0 +1,75 @@
+// soci-routing: helpers shared by the files of pools/ (not installed, not used outside this folder).
+
+#ifndef SOCI_ROUTING_POOLS_DETAIL_H_INCLUDED
+#define SOCI_ROUTING_POOLS_DETAIL_H_INCLUDED
+
+#include "config.h"
+#include "pools.h"
+
+#include <soci/soci.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace soci_routing
+{
+namespace detail
+{
+
+/// Opens a new connection to `endpoint` through SOCI's postgresql or mysql backend. Throws what the driver
+/// throws.
+std::unique_ptr<soci::session> open_session(endpoint_config const& endpoint);
+
+/// A redacted, single-line version of an error message (for stats, check reports and logs).
+std::string one_line(std::string const& message);
+
+/// The replication state of a replica as one probe saw it.
+struct replica_position
+{
+    bool in_recovery = false;      ///< PostgreSQL: pg_is_in_recovery(); MySQL: replica status present
+    bool caught_up = false;        ///< has replayed everything the primary had when it was asked
+    double lag_seconds = -1;       ///< -1 when unknown
+    bool replicating = true;       ///< MySQL: Seconds_Behind_Master is not NULL
+    std::string note;              ///< why the lag is unknown, or that replay is paused
+};
+
+/// PostgreSQL: the primary's current WAL position, in bytes from 0/0. Throws on error.
+long long pg_primary_lsn(soci::session& sql);
+/// PostgreSQL: a standby's replay state against `primary_lsn` (-1: unknown). `lag_seconds` is the time since
+/// the last replayed transaction when behind; callers with a history of primary positions refine it.
+/// Also returns the replay position in `replay_lsn` (-1 when not in recovery).
+replica_position pg_replica_position(soci::session& sql, long long primary_lsn, long long& replay_lsn);
+
+/// MySQL/MariaDB: the primary's GTID position (@@gtid_current_pos); empty when unavailable.
+std::string mysql_primary_gtid(soci::session& sql);
+/// MySQL/MariaDB: a replica's state from SHOW SLAVE STATUS, compared with `primary_gtid` when not empty.
+replica_position mysql_replica_position(soci::session& sql, std::string const& primary_gtid);
+
+/// Measures the replication lag of a cluster's replicas with its own connections (not the pools'), and
+/// tells each replica pool. Used by one thread at a time (the cluster's housekeeping thread).
+class lag_prober
+{
+public:
+    explicit lag_prober(cluster_config const& config);
+    ~lag_prober();
+    lag_prober(lag_prober const&) = delete;
+    lag_prober& operator=(lag_prober const&) = delete;
+
+    /// One round: the primary's position, then each replica's.
+    void run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoint_pool>>& replicas);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+/// Milliseconds since the Unix epoch of a steady_clock time point (for quarantined_until_ms).
+std::int64_t to_unix_ms(std::chrono::steady_clock::time_point t);
+
+} // namespace detail
+} // namespace soci_routing
+
+#endif // SOCI_ROUTING_POOLS_DETAIL_H_INCLUDED

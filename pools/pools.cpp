@@ -1,0 +1,822 @@
+// soci-routing: leases, endpoint pools (connections, health, counters) and the cluster registry.
+
+#include "pools.h"
+#include "pools-detail.h"
+
+#include <soci/mysql/soci-mysql.h>
+#include <soci/postgresql/soci-postgresql.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace soci_routing
+{
+
+using clock = std::chrono::steady_clock;
+
+namespace detail
+{
+
+std::unique_ptr<soci::session> open_session(endpoint_config const& endpoint)
+{
+    if (endpoint.drv == driver::mysql)
+        return std::make_unique<soci::session>(soci::mysql, endpoint.connect_string());
+    return std::make_unique<soci::session>(soci::postgresql, endpoint.connect_string());
+}
+
+std::string one_line(std::string const& message)
+{
+    std::string text = redact(message);
+    std::string out;
+    out.reserve(text.size());
+    bool space = false;
+    for (char c : text)
+    {
+        if (c == '\n' || c == '\r' || c == '\t' || c == ' ')
+        {
+            space = !out.empty();
+            continue;
+        }
+        if (space)
+            out += ' ';
+        space = false;
+        out += c;
+    }
+    return out;
+}
+
+std::int64_t to_unix_ms(clock::time_point t)
+{
+    auto const wall = std::chrono::system_clock::now()
+        + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - clock::now());
+    return std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();
+}
+
+} // namespace detail
+
+namespace
+{
+
+std::chrono::milliseconds to_ms(double seconds)
+{
+    if (!(seconds > 0))
+        return std::chrono::milliseconds(0);
+    return std::chrono::milliseconds(static_cast<long long>(std::llround(seconds * 1000.0)));
+}
+
+double jitter_factor()
+{
+    // Spreads the retries of many processes that lost a replica at the same moment.
+    thread_local std::mt19937 rng{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.8, 1.2)(rng);
+}
+
+constexpr std::size_t reason_count = static_cast<std::size_t>(reason::unknown) + 1;
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------- lease
+
+lease::lease(lease&& other) noexcept
+    : pool_(other.pool_), sql_(other.sql_), discard_(other.discard_)
+{
+    other.pool_ = nullptr;
+    other.sql_ = nullptr;
+    other.discard_ = false;
+}
+
+lease& lease::operator=(lease&& other) noexcept
+{
+    if (this != &other)
+    {
+        release();
+        pool_ = other.pool_;
+        sql_ = other.sql_;
+        discard_ = other.discard_;
+        other.pool_ = nullptr;
+        other.sql_ = nullptr;
+        other.discard_ = false;
+    }
+    return *this;
+}
+
+lease::~lease()
+{
+    release();
+}
+
+void lease::release() noexcept
+{
+    if (sql_ != nullptr && pool_ != nullptr)
+        pool_->give_back(sql_, discard_);
+    sql_ = nullptr;
+    pool_ = nullptr;
+    discard_ = false;
+}
+
+// ------------------------------------------------------------------------------------- endpoint_pool
+
+struct endpoint_pool::impl
+{
+    impl(endpoint_config c, endpoint_role r, routing_options const& o)
+        : config(std::move(c)), role(r), routing(o), description(config.describe(r == endpoint_role::primary))
+    {
+    }
+
+    endpoint_config const config;
+    endpoint_role const role;
+    routing_options const routing;
+    std::string const description;
+
+    struct idle_connection
+    {
+        std::unique_ptr<soci::session> sql;
+        clock::time_point since;
+    };
+
+    mutable std::mutex mutex;
+    std::condition_variable freed;
+    std::vector<idle_connection> idle;                         // back: most recently given back
+    std::map<soci::session*, std::unique_ptr<soci::session>> lent;
+    int connecting = 0;                                        // connects under way (count against max)
+    int waiting = 0;
+    std::atomic<int> in_use{0};                                // mirrors lent.size() for lock-free reads
+
+    // Health (replicas; the primary only counts).
+    int consecutive = 0;           // consecutive connection failures
+    bool connect_failed = false;   // the last connect attempt failed
+    bool quarantined = false;
+    int backoff = 0;               // quarantines since the last success: the window doubles with each
+    clock::time_point retry_at{};
+    bool probing = false;          // the one probe after the window is out
+    clock::time_point probe_since{};
+    double lag = -1;
+    bool lagging = false;
+    std::string last_error;
+
+    std::atomic<std::uint64_t> statements{0};
+    std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
+    std::atomic<std::uint64_t> fallbacks{0};
+    std::uint64_t failures = 0;
+    std::uint64_t quarantines = 0;
+
+    enum class health { available, probe_due, unavailable };
+
+    int open_locked() const { return static_cast<int>(idle.size() + lent.size()) + connecting; }
+
+    // A probe that never reported back (its lease was dropped without a statement) must not block the
+    // endpoint for ever: after this long another probe is admitted.
+    clock::duration probe_expiry() const
+    {
+        return std::max<clock::duration>(to_ms(config.timeout) + std::chrono::seconds(1),
+                                          to_ms(routing.retry_window));
+    }
+
+    health health_locked(clock::time_point now) const
+    {
+        if (role == endpoint_role::primary)
+            return health::available;
+        if (quarantined)
+        {
+            if (now < retry_at)
+                return health::unavailable;
+            if (probing && now - probe_since < probe_expiry())
+                return health::unavailable;
+            return health::probe_due;
+        }
+        if (lagging)
+            return health::unavailable;
+        return health::available;
+    }
+
+    bool claim_probe_locked(clock::time_point now)
+    {
+        if (health_locked(now) != health::probe_due)
+            return false;
+        probing = true;
+        probe_since = now;
+        return true;
+    }
+
+    // Returns the idle connections to close (outside the lock).
+    std::vector<idle_connection> quarantine_locked(clock::time_point now)
+    {
+        double const cap = routing.retry_window_max > 0 ? routing.retry_window_max : routing.retry_window;
+        double window = routing.retry_window * std::pow(2.0, std::min(backoff, 30));
+        window = std::min(window, cap) * jitter_factor();
+        window = std::min(window, std::max(cap, routing.retry_window * 1.2));
+        quarantined = true;
+        probing = false;
+        ++backoff;
+        ++quarantines;
+        retry_at = now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(window));
+        // Idle connections of a failing server are most likely broken too.
+        std::vector<idle_connection> dropped;
+        dropped.swap(idle);
+        return dropped;
+    }
+
+    std::unique_ptr<soci::session> connect(endpoint_pool& self);
+};
+
+endpoint_pool::endpoint_pool(endpoint_config config, endpoint_role role, routing_options const& routing)
+    : impl_(std::make_unique<impl>(std::move(config), role, routing))
+{
+    // `min` connections are opened eagerly; a failure is recorded, not thrown: the endpoint may come up
+    // later, and a session that needs it gets the error from acquire().
+    for (int i = 0; i < impl_->config.pool.min; ++i)
+    {
+        {
+            std::lock_guard<std::mutex> lock(impl_->mutex);
+            ++impl_->connecting;
+        }
+        std::unique_ptr<soci::session> sql;
+        try
+        {
+            sql = impl_->connect(*this);
+        }
+        catch (std::exception const&)
+        {
+        }
+        std::lock_guard<std::mutex> lock(impl_->mutex);
+        --impl_->connecting;
+        if (!sql)
+            break;
+        impl_->idle.push_back({std::move(sql), clock::now()});
+    }
+}
+
+endpoint_pool::~endpoint_pool()
+{
+    // Lent connections must have come back (the cluster outlives every routing session using it).
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->idle.clear();
+    impl_->lent.clear();
+}
+
+endpoint_config const& endpoint_pool::config() const noexcept { return impl_->config; }
+endpoint_role endpoint_pool::role() const noexcept { return impl_->role; }
+std::string const& endpoint_pool::name() const noexcept { return impl_->config.name; }
+std::string endpoint_pool::describe() const { return impl_->description; }
+int endpoint_pool::in_use() const noexcept { return impl_->in_use.load(std::memory_order_relaxed); }
+
+// Connects without holding the pool's mutex (a connect can take up to the endpoint's timeout).
+std::unique_ptr<soci::session> endpoint_pool::impl::connect(endpoint_pool& self)
+{
+    try
+    {
+        auto sql = detail::open_session(config);
+        std::lock_guard<std::mutex> lock(mutex);
+        connect_failed = false;
+        return sql;
+    }
+    catch (soci::soci_error& e)
+    {
+        std::string const original = e.what();
+        std::string const context = "while connecting to " + description;
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            connect_failed = true;
+        }
+        self.record_failure(failure_class::connection, detail::one_line(original) + " (" + context + ")");
+        // Add context, never replace: the driver's type and message stay, unless the message would show a
+        // secret (then a redacted copy is thrown instead).
+        if (redact(original) == original)
+        {
+            e.add_context(context);
+            throw;
+        }
+        throw soci::soci_error(redact(e.get_error_message()) + " (" + context + ")");
+    }
+    catch (std::exception const& e)
+    {
+        std::string const message = detail::one_line(e.what()) + " (while connecting to " + description + ")";
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            connect_failed = true;
+        }
+        self.record_failure(failure_class::connection, message);
+        throw soci::soci_error(message);
+    }
+}
+
+lease endpoint_pool::acquire()
+{
+    return acquire(to_ms(impl_->config.pool.wait_timeout));
+}
+
+lease endpoint_pool::acquire(std::chrono::milliseconds wait)
+{
+    impl& d = *impl_;
+    auto const deadline = clock::now() + wait;
+    int const max = std::max(d.config.pool.max, 1);
+    std::unique_lock<std::mutex> lock(d.mutex);
+    for (;;)
+    {
+        if (!d.idle.empty())
+        {
+            std::unique_ptr<soci::session> sql = std::move(d.idle.back().sql);
+            d.idle.pop_back();
+            soci::session* raw = sql.get();
+            d.lent.emplace(raw, std::move(sql));
+            d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
+            return lease(this, raw);
+        }
+        if (d.open_locked() < max)
+        {
+            ++d.connecting;
+            lock.unlock();
+            std::unique_ptr<soci::session> sql;
+            try
+            {
+                sql = d.connect(*this);
+            }
+            catch (...)
+            {
+                lock.lock();
+                --d.connecting;
+                lock.unlock();
+                d.freed.notify_one();  // the slot is free again for a waiter
+                throw;
+            }
+            lock.lock();
+            --d.connecting;
+            soci::session* raw = sql.get();
+            d.lent.emplace(raw, std::move(sql));
+            d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
+            return lease(this, raw);
+        }
+        ++d.waiting;
+        bool const woken = d.freed.wait_until(lock, deadline, [&] {
+            return !d.idle.empty() || d.open_locked() < max;
+        });
+        --d.waiting;
+        if (!woken)
+            return lease();
+    }
+}
+
+std::string endpoint_pool::exhausted_message() const
+{
+    return exhausted_message(to_ms(impl_->config.pool.wait_timeout));
+}
+
+std::string endpoint_pool::exhausted_message(std::chrono::milliseconds waited) const
+{
+    return fmt::format("no free connection to {} within {:g} s: all {} connections of its pool are in use "
+                       "(pool.max = {}; raise it, or pool.wait_timeout)",
+                       impl_->description, static_cast<double>(waited.count()) / 1000.0,
+                       impl_->config.pool.max, impl_->config.pool.max);
+}
+
+void endpoint_pool::give_back(soci::session* sql, bool discard) noexcept
+{
+    impl& d = *impl_;
+    std::unique_ptr<soci::session> closing;
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        auto it = d.lent.find(sql);
+        if (it == d.lent.end())
+            return;
+        if (discard || d.quarantined)
+            closing = std::move(it->second);
+        else
+            d.idle.push_back({std::move(it->second), clock::now()});
+        d.lent.erase(it);
+        d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
+    }
+    d.freed.notify_one();
+    // The session (and its server connection) closes here, outside the lock.
+    closing.reset();
+}
+
+void endpoint_pool::maintain()
+{
+    impl& d = *impl_;
+    std::vector<impl::idle_connection> closing;
+    bool refill = false;
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        auto const now = clock::now();
+        auto const idle_limit = to_ms(d.config.pool.idle_timeout);
+        // Oldest first: idle[0] has been idle longest.
+        std::size_t drop = 0;
+        int open = d.open_locked();
+        while (drop < d.idle.size() && open > d.config.pool.min && now - d.idle[drop].since >= idle_limit)
+        {
+            ++drop;
+            --open;
+        }
+        for (std::size_t i = 0; i < drop; ++i)
+            closing.push_back(std::move(d.idle[i]));
+        d.idle.erase(d.idle.begin(), d.idle.begin() + static_cast<std::ptrdiff_t>(drop));
+        refill = open < d.config.pool.min && !d.quarantined && !d.connect_failed && d.connecting == 0;
+        if (refill)
+            ++d.connecting;
+    }
+    if (!closing.empty())
+        d.freed.notify_all();
+    closing.clear();
+    if (!refill)
+        return;
+    std::unique_ptr<soci::session> sql;
+    try
+    {
+        sql = d.connect(*this);
+    }
+    catch (std::exception const&)
+    {
+    }
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        --d.connecting;
+        if (sql)
+            d.idle.push_back({std::move(sql), clock::now()});
+    }
+    d.freed.notify_one();
+}
+
+bool endpoint_pool::usable()
+{
+    if (impl_->role == endpoint_role::primary)
+        return true;
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    auto const now = clock::now();
+    switch (impl_->health_locked(now))
+    {
+    case impl::health::available:
+        return true;
+    case impl::health::probe_due:
+        return impl_->claim_probe_locked(now);
+    case impl::health::unavailable:
+        break;
+    }
+    return false;
+}
+
+void endpoint_pool::record_success() noexcept
+{
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->consecutive = 0;
+    impl_->connect_failed = false;
+    if (impl_->quarantined)
+    {
+        impl_->quarantined = false;
+        impl_->probing = false;
+    }
+    impl_->backoff = 0;
+}
+
+void endpoint_pool::record_failure(failure_class what, std::string const& message) noexcept
+{
+    impl& d = *impl_;
+    std::vector<impl::idle_connection> closing;
+    try
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        ++d.failures;
+        d.last_error = message;
+        if (what != failure_class::connection || d.role == endpoint_role::primary)
+            return;
+        auto const now = clock::now();
+        if (d.quarantined)
+        {
+            // The probe failed: back into quarantine, for a longer window. Failures of statements that
+            // started before the quarantine do not extend it.
+            if (d.probing)
+                closing = d.quarantine_locked(now);
+            return;
+        }
+        if (++d.consecutive >= std::max(d.routing.failures, 1))
+            closing = d.quarantine_locked(now);
+    }
+    catch (...)
+    {
+    }
+    closing.clear();
+}
+
+void endpoint_pool::record_routed(reason why) noexcept
+{
+    impl_->statements.fetch_add(1, std::memory_order_relaxed);
+    auto const i = static_cast<std::size_t>(why);
+    if (i < reason_count)
+        impl_->by_reason[i].fetch_add(1, std::memory_order_relaxed);
+}
+
+void endpoint_pool::record_fallback() noexcept
+{
+    impl_->fallbacks.fetch_add(1, std::memory_order_relaxed);
+}
+
+void endpoint_pool::set_lag(double seconds, bool lagging) noexcept
+{
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->lag = seconds;
+    impl_->lagging = lagging && impl_->role == endpoint_role::replica;
+}
+
+soci::routing_endpoint_stats endpoint_pool::stats() const
+{
+    impl const& d = *impl_;
+    soci::routing_endpoint_stats s;
+    s.name = d.config.name;
+    s.role = d.role == endpoint_role::primary ? "primary" : "replica";
+    s.address = d.config.address();
+    s.statements = d.statements.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < reason_count; ++i)
+    {
+        auto const n = d.by_reason[i].load(std::memory_order_relaxed);
+        if (n != 0)
+            s.by_reason[to_string(static_cast<reason>(i))] = n;
+    }
+    s.fallbacks = d.fallbacks.load(std::memory_order_relaxed);
+
+    std::lock_guard<std::mutex> lock(d.mutex);
+    s.connections_in_use = static_cast<int>(d.lent.size());
+    s.connections_idle = static_cast<int>(d.idle.size());
+    s.connections_open = s.connections_in_use + s.connections_idle;
+    s.waiting = d.waiting;
+    s.failures = d.failures;
+    s.quarantines = d.quarantines;
+    s.last_error = d.last_error;
+    s.lag_seconds = d.lag;
+    if (d.quarantined)
+    {
+        s.state = "quarantined";
+        s.quarantined_until_ms = detail::to_unix_ms(d.retry_at);
+    }
+    else if (d.connect_failed)
+        s.state = "down";
+    else if (d.lagging)
+        s.state = "lagging";
+    else
+        s.state = "up";
+    return s;
+}
+
+// ------------------------------------------------------------------------------------------- cluster
+
+struct cluster::impl
+{
+    explicit impl(cluster_config c) : config(std::move(c)) {}
+
+    cluster_config const config;
+    std::unique_ptr<endpoint_pool> primary;
+    std::vector<std::unique_ptr<endpoint_pool>> replicas;
+
+    std::mutex pick_mutex;                  // the balancing state below
+    std::vector<double> current_weight;     // smooth weighted round robin (as nginx does it)
+    std::mt19937_64 rng{std::random_device{}()};
+    std::size_t probe_cursor = 0;
+
+    std::mutex thread_mutex;
+    std::condition_variable wake;
+    bool stopping = false;
+    std::thread housekeeper;
+
+    double weight(std::size_t i) const
+    {
+        double const w = replicas[i]->config().weight;
+        return w > 0 && std::isfinite(w) ? w : 0.0;
+    }
+
+    // Smooth weighted round robin over `candidates`: deterministic, spreads by weight, no bursts.
+    std::size_t round_robin(std::vector<std::size_t> const& candidates)
+    {
+        double total = 0;
+        for (auto i : candidates)
+            total += weight(i);
+        bool const equal = !(total > 0);
+        if (equal)
+            total = static_cast<double>(candidates.size());
+        std::size_t best = candidates.front();
+        double best_weight = -1e300;
+        for (auto i : candidates)
+        {
+            current_weight[i] += equal ? 1.0 : weight(i);
+            if (current_weight[i] > best_weight)
+            {
+                best_weight = current_weight[i];
+                best = i;
+            }
+        }
+        current_weight[best] -= total;
+        return best;
+    }
+
+    std::size_t random(std::vector<std::size_t> const& candidates)
+    {
+        double total = 0;
+        for (auto i : candidates)
+            total += weight(i);
+        if (!(total > 0))
+            return candidates[std::uniform_int_distribution<std::size_t>(0, candidates.size() - 1)(rng)];
+        double r = std::uniform_real_distribution<double>(0.0, total)(rng);
+        for (auto i : candidates)
+        {
+            r -= weight(i);
+            if (r < 0)
+                return i;
+        }
+        return candidates.back();
+    }
+
+    std::size_t least_connections(std::vector<std::size_t> const& candidates)
+    {
+        // Fewest connections in use per unit of weight; ties share by weighted round robin.
+        std::vector<std::size_t> best;
+        double best_load = 1e300;
+        for (auto i : candidates)
+        {
+            double const w = weight(i) > 0 ? weight(i) : 1e-9;
+            double const load = replicas[i]->in_use() / w;
+            if (load < best_load - 1e-12)
+            {
+                best_load = load;
+                best.assign(1, i);
+            }
+            else if (std::abs(load - best_load) <= 1e-12)
+                best.push_back(i);
+        }
+        return round_robin(best);
+    }
+
+    void run();
+};
+
+cluster::cluster(cluster_config config)
+    : impl_(std::make_unique<impl>(std::move(config)))
+{
+    impl& d = *impl_;
+    d.primary = std::make_unique<endpoint_pool>(d.config.primary, endpoint_role::primary, d.config.routing);
+    for (auto const& r : d.config.replicas)
+        d.replicas.push_back(std::make_unique<endpoint_pool>(r, endpoint_role::replica, d.config.routing));
+    d.current_weight.assign(d.replicas.size(), 0.0);
+    d.housekeeper = std::thread([this] { impl_->run(); });
+}
+
+cluster::~cluster()
+{
+    {
+        std::lock_guard<std::mutex> lock(impl_->thread_mutex);
+        impl_->stopping = true;
+    }
+    impl_->wake.notify_all();
+    if (impl_->housekeeper.joinable())
+        impl_->housekeeper.join();
+}
+
+cluster_config const& cluster::config() const noexcept { return impl_->config; }
+endpoint_pool& cluster::primary() noexcept { return *impl_->primary; }
+std::size_t cluster::replica_count() const noexcept { return impl_->replicas.size(); }
+endpoint_pool& cluster::replica(std::size_t i) noexcept { return *impl_->replicas[i]; }
+
+endpoint_pool* cluster::pick_replica(std::uint64_t exclude)
+{
+    impl& d = *impl_;
+    std::size_t const n = d.replicas.size();
+    auto excluded = [exclude](std::size_t i) { return i < 64 && (exclude >> i & 1u) != 0; };
+
+    std::lock_guard<std::mutex> pick_lock(d.pick_mutex);
+    auto const now = clock::now();
+    std::vector<std::size_t> available;
+    std::vector<std::size_t> probe_due;
+    for (std::size_t i = 0; i < n; ++i)
+    {
+        if (excluded(i))
+            continue;
+        endpoint_pool::impl& p = *d.replicas[i]->impl_;
+        std::lock_guard<std::mutex> lock(p.mutex);
+        switch (p.health_locked(now))
+        {
+        case endpoint_pool::impl::health::available: available.push_back(i); break;
+        case endpoint_pool::impl::health::probe_due: probe_due.push_back(i); break;
+        case endpoint_pool::impl::health::unavailable: break;
+        }
+    }
+    // A replica whose quarantine window expired gets the next read as its one probe: it must be tried
+    // for it to come back, and one read is all it risks (the backend retries it on the primary).
+    for (std::size_t k = 0; k < probe_due.size(); ++k)
+    {
+        std::size_t const i = probe_due[(d.probe_cursor + k) % probe_due.size()];
+        endpoint_pool::impl& p = *d.replicas[i]->impl_;
+        std::lock_guard<std::mutex> lock(p.mutex);
+        if (p.claim_probe_locked(now))
+        {
+            ++d.probe_cursor;
+            return d.replicas[i].get();
+        }
+    }
+    if (available.empty())
+        return nullptr;
+    std::size_t chosen = available.front();
+    switch (d.config.routing.balance)
+    {
+    case balance_policy::round_robin: chosen = d.round_robin(available); break;
+    case balance_policy::random: chosen = d.random(available); break;
+    case balance_policy::least_connections: chosen = d.least_connections(available); break;
+    }
+    return d.replicas[chosen].get();
+}
+
+soci::routing_stats cluster::stats() const
+{
+    soci::routing_stats s;
+    s.endpoints.push_back(impl_->primary->stats());
+    for (auto const& r : impl_->replicas)
+        s.endpoints.push_back(r->stats());
+    return s;
+}
+
+soci::routing_check cluster::check() const
+{
+    return check_cluster(impl_->config);
+}
+
+// The housekeeping thread: idle connections above `min`, refilling `min`, and the replication-lag probe.
+void cluster::impl::run()
+{
+    bool const probe_lag = config.routing.max_lag > 0 && !replicas.empty();
+    double tick = 1.0;
+    auto consider = [&tick](double idle_timeout) {
+        if (idle_timeout > 0)
+            tick = std::min(tick, idle_timeout / 4);
+    };
+    consider(config.primary.pool.idle_timeout);
+    for (auto const& r : config.replicas)
+        consider(r.pool.idle_timeout);
+    if (probe_lag)
+        tick = std::min(tick, std::max(config.routing.lag_probe_interval, 0.01));
+    tick = std::max(tick, 0.01);
+
+    std::unique_ptr<detail::lag_prober> prober;
+    if (probe_lag)
+        prober = std::make_unique<detail::lag_prober>(config);
+    auto next_probe = clock::now();
+
+    std::unique_lock<std::mutex> lock(thread_mutex);
+    while (!stopping)
+    {
+        lock.unlock();
+        try
+        {
+            primary->maintain();
+            for (auto& r : replicas)
+                r->maintain();
+            if (prober && clock::now() >= next_probe)
+            {
+                prober->run(*primary, replicas);
+                next_probe = clock::now() + to_ms(config.routing.lag_probe_interval);
+            }
+        }
+        catch (std::exception const&)
+        {
+            // Housekeeping never ends the thread; the next round tries again.
+        }
+        lock.lock();
+        wake.wait_for(lock, std::chrono::duration<double>(tick), [this] { return stopping; });
+    }
+    lock.unlock();
+    prober.reset();
+}
+
+// --------------------------------------------------------------------------------------- the registry
+
+std::shared_ptr<cluster> cluster::obtain(cluster_config const& config)
+{
+    static std::mutex registry_mutex;
+    static std::map<std::string, std::weak_ptr<cluster>> registry;
+
+    std::string key = config.identity();
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    for (auto it = registry.begin(); it != registry.end();)
+    {
+        if (it->second.expired())
+            it = registry.erase(it);
+        else
+            ++it;
+    }
+    auto it = registry.find(key);
+    if (it != registry.end())
+    {
+        if (auto existing = it->second.lock())
+            return existing;
+    }
+    // Built under the registry lock so that two sessions opening at once share one cluster.
+    auto made = std::make_shared<cluster>(config);
+    registry[std::move(key)] = made;
+    return made;
+}
+
+} // namespace soci_routing

@@ -1,0 +1,246 @@
+// soci-routing: stats and check reports as JSON, Prometheus text and plain text.
+
+#include <soci/routing/soci-routing.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace soci
+{
+namespace
+{
+
+// Prometheus text format 0.0.4: a label value escapes backslash, double quote and line feed.
+std::string label(std::string const& value)
+{
+    std::string out;
+    out.reserve(value.size() + 2);
+    for (char c : value)
+    {
+        switch (c)
+        {
+        case '\\': out += "\\\\"; break;
+        case '"': out += "\\\""; break;
+        case '\n': out += "\\n"; break;
+        default: out += c;
+        }
+    }
+    return out;
+}
+
+std::string sample_value(double v)
+{
+    if (std::isnan(v))
+        return "NaN";
+    if (std::isinf(v))
+        return v > 0 ? "+Inf" : "-Inf";
+    return fmt::format("{}", v);
+}
+
+nlohmann::json number_or_null(double v)
+{
+    return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v);
+}
+
+} // namespace
+
+std::string routing_stats::to_json() const
+{
+    nlohmann::json out;
+    out["endpoints"] = nlohmann::json::array();
+    for (auto const& e : endpoints)
+    {
+        nlohmann::json j;
+        j["name"] = e.name;
+        j["role"] = e.role;
+        j["address"] = e.address;
+        j["state"] = e.state;
+        j["quarantined_until_ms"] = e.quarantined_until_ms == 0 ? nlohmann::json(nullptr)
+                                                                : nlohmann::json(e.quarantined_until_ms);
+        j["lag_seconds"] = number_or_null(e.lag_seconds);
+        j["connections"] = {{"open", e.connections_open},
+                            {"in_use", e.connections_in_use},
+                            {"idle", e.connections_idle},
+                            {"waiting", e.waiting}};
+        j["statements"] = e.statements;
+        j["by_reason"] = nlohmann::json::object();
+        for (auto const& r : e.by_reason)
+            j["by_reason"][r.first] = r.second;
+        j["fallbacks"] = e.fallbacks;
+        j["failures"] = e.failures;
+        j["quarantines"] = e.quarantines;
+        j["last_error"] = e.last_error;
+        out["endpoints"].push_back(std::move(j));
+    }
+    return out.dump();
+}
+
+std::string routing_stats::to_prometheus() const
+{
+    std::string out;
+    auto family = [&out](char const* name, char const* type, char const* help) {
+        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    };
+    auto labels = [](routing_endpoint_stats const& e) {
+        return fmt::format("endpoint=\"{}\",role=\"{}\"", label(e.name), label(e.role));
+    };
+
+    family("soci_routing_up", "gauge", "1 when the endpoint takes statements, 0 when quarantined, lagging or down.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_up{{{}}} {}\n", labels(e), e.state == "up" ? 1 : 0);
+
+    family("soci_routing_statements_total", "counter", "Statements routed to the endpoint, by reason.");
+    for (auto const& e : endpoints)
+        for (auto const& r : e.by_reason)
+            out += fmt::format("soci_routing_statements_total{{{},reason=\"{}\"}} {}\n", labels(e),
+                               label(r.first), r.second);
+
+    family("soci_routing_connections", "gauge", "Connections of the endpoint's pool, by state.");
+    for (auto const& e : endpoints)
+    {
+        out += fmt::format("soci_routing_connections{{{},state=\"open\"}} {}\n", labels(e), e.connections_open);
+        out += fmt::format("soci_routing_connections{{{},state=\"in_use\"}} {}\n", labels(e), e.connections_in_use);
+        out += fmt::format("soci_routing_connections{{{},state=\"idle\"}} {}\n", labels(e), e.connections_idle);
+    }
+
+    family("soci_routing_waiting", "gauge", "Threads waiting for a connection of the endpoint.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_waiting{{{}}} {}\n", labels(e), e.waiting);
+
+    family("soci_routing_fallbacks_total", "counter", "Replica reads retried on the primary.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_fallbacks_total{{{}}} {}\n", labels(e), e.fallbacks);
+
+    family("soci_routing_failures_total", "counter", "Failed statements or connects on the endpoint.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_failures_total{{{}}} {}\n", labels(e), e.failures);
+
+    family("soci_routing_quarantines_total", "counter", "Times the endpoint was quarantined.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_quarantines_total{{{}}} {}\n", labels(e), e.quarantines);
+
+    family("soci_routing_quarantined_until_seconds", "gauge",
+           "Unix time at which the endpoint's quarantine window ends; 0 when not quarantined.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_quarantined_until_seconds{{{}}} {}\n", labels(e),
+                           sample_value(static_cast<double>(e.quarantined_until_ms) / 1000.0));
+
+    family("soci_routing_replication_lag_seconds", "gauge", "Last measured replication lag of the replica.");
+    for (auto const& e : endpoints)
+        if (e.role == "replica" && e.lag_seconds >= 0)
+            out += fmt::format("soci_routing_replication_lag_seconds{{{}}} {}\n", labels(e),
+                               sample_value(e.lag_seconds));
+    return out;
+}
+
+// ------------------------------------------------------------------------------------------ check
+
+namespace
+{
+
+std::string why_not_ready(routing_check const& c)
+{
+    if (c.ready())
+        return {};
+    std::string why;
+    if (!c.primary_ready)
+    {
+        if (c.endpoints.empty())
+            why = "no primary";
+        else if (!c.endpoints.front().reachable)
+            why = "the primary is unreachable";
+        else
+            why = "the primary is not writable";
+    }
+    // With no replica configured, reads need the primary: its own reason says it all.
+    bool const has_replicas = c.endpoints.size() > 1;
+    if (!c.reads_servable && (has_replicas || c.primary_ready))
+    {
+        if (!why.empty())
+            why += "; ";
+        why += "no replica can serve reads";
+        if (c.primary_ready)
+            why += " and fallback to the primary is off";
+    }
+    return why;
+}
+
+std::string status_of(routing_endpoint_check const& e)
+{
+    if (!e.reachable)
+        return "unreachable";
+    return e.role_ok ? "ok" : "wrong role";
+}
+
+std::string role_word(routing_endpoint_check const& e)
+{
+    if (!e.reachable)
+        return {};
+    if (e.role == "primary")
+        return e.role_ok ? "writable" : "read-only";
+    return e.role_ok ? "read-only" : "writable";
+}
+
+} // namespace
+
+std::string routing_check::to_text() const
+{
+    std::size_t name_width = 0;
+    std::size_t address_width = 0;
+    std::size_t status_width = 0;
+    for (auto const& e : endpoints)
+    {
+        name_width = std::max(name_width, e.name.size());
+        address_width = std::max(address_width, e.address.size());
+        status_width = std::max(status_width, status_of(e).size());
+    }
+    std::string out;
+    for (auto const& e : endpoints)
+    {
+        std::string line = fmt::format("{:<{}}  {:<{}}  {:<{}}", e.name, name_width, e.address, address_width,
+                                       status_of(e), status_width);
+        if (e.reachable)
+        {
+            line += fmt::format("  {:<9}", role_word(e));
+            if (e.latency_ms >= 0)
+                line += fmt::format("  latency {:.1f} ms", e.latency_ms);
+            if (e.role == "replica")
+                line += e.lag_seconds >= 0 ? fmt::format("  lag {:.3f} s", e.lag_seconds) : "  lag unknown";
+        }
+        if (!e.error.empty())
+            line += "  " + e.error;
+        while (!line.empty() && line.back() == ' ')
+            line.pop_back();
+        out += line + "\n";
+    }
+    out += ready() ? "ready\n" : "not ready: " + why_not_ready(*this) + "\n";
+    return out;
+}
+
+std::string routing_check::to_json() const
+{
+    nlohmann::json out;
+    out["ready"] = ready();
+    out["primary_ready"] = primary_ready;
+    out["reads_servable"] = reads_servable;
+    if (!ready())
+        out["reason"] = why_not_ready(*this);
+    out["endpoints"] = nlohmann::json::array();
+    for (auto const& e : endpoints)
+    {
+        out["endpoints"].push_back({{"name", e.name},
+                                    {"role", e.role},
+                                    {"address", e.address},
+                                    {"reachable", e.reachable},
+                                    {"role_ok", e.role_ok},
+                                    {"latency_ms", number_or_null(e.latency_ms)},
+                                    {"lag_seconds", number_or_null(e.lag_seconds)},
+                                    {"error", e.error}});
+    }
+    return out.dump();
+}
+
+} // namespace soci
