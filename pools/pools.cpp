@@ -452,12 +452,17 @@ bool endpoint_pool::usable()
         return true;
     std::lock_guard<std::mutex> lock(impl_->mutex);
     auto const now = clock::now();
-    switch (impl_->health_locked(now))
+    impl& d = *impl_;
+    // The probe under way: the statement holding it goes on (pick_replica() gives the replica to no one
+    // else until it reports back).
+    if (d.quarantined && d.probing && now >= d.retry_at && now - d.probe_since < d.probe_expiry())
+        return true;
+    switch (d.health_locked(now))
     {
     case impl::health::available:
         return true;
     case impl::health::probe_due:
-        return impl_->claim_probe_locked(now);
+        return d.claim_probe_locked(now);
     case impl::health::unavailable:
         break;
     }
@@ -730,19 +735,8 @@ endpoint_pool* cluster::pick_replica(std::uint64_t exclude)
     return d.replicas[chosen].get();
 }
 
-soci::routing_stats cluster::stats() const
-{
-    soci::routing_stats s;
-    s.endpoints.push_back(impl_->primary->stats());
-    for (auto const& r : impl_->replicas)
-        s.endpoints.push_back(r->stats());
-    return s;
-}
-
-soci::routing_check cluster::check() const
-{
-    return check_cluster(impl_->config);
-}
+endpoint_pool const& cluster::primary() const noexcept { return *impl_->primary; }
+endpoint_pool const& cluster::replica(std::size_t i) const noexcept { return *impl_->replicas[i]; }
 
 // The housekeeping thread: idle connections above `min`, refilling `min`, and the replication-lag probe.
 void cluster::impl::run()

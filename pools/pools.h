@@ -94,7 +94,8 @@ public:
     std::string exhausted_message(std::chrono::milliseconds waited) const;
 
     /// True when new reads may be sent here: not quarantined (or its window expired: one probe is
-    /// admitted), not lagging beyond max_lag. Always true for the primary.
+    /// admitted, and usable() stays true for it until it reports record_success / record_failure), not
+    /// lagging beyond max_lag. Always true for the primary.
     bool usable();
     /// Connections currently lent out (for least_connections).
     int in_use() const noexcept;
@@ -137,8 +138,10 @@ public:
 
     cluster_config const& config() const noexcept;
     endpoint_pool& primary() noexcept;
+    endpoint_pool const& primary() const noexcept;
     std::size_t replica_count() const noexcept;
     endpoint_pool& replica(std::size_t i) noexcept;
+    endpoint_pool const& replica(std::size_t i) const noexcept;
 
     /// Picks a usable replica by the balancing policy and weights, skipping replica i when bit i of
     /// `exclude` is set. nullptr when none is usable.

@@ -1,5 +1,10 @@
 // soci-routing: stats and check reports as JSON, Prometheus text and plain text.
 
+// cluster::stats() and cluster::check() live beside these formats: a program (the plugin) that links the pools
+// as a static library and asks for stats or checks gets the member functions of the public structs with them.
+
+#include "pools.h"
+
 #include <soci/routing/soci-routing.h>
 
 #include <fmt/format.h>
@@ -7,6 +12,25 @@
 
 #include <algorithm>
 #include <cmath>
+
+namespace soci_routing
+{
+
+soci::routing_stats cluster::stats() const
+{
+    soci::routing_stats s;
+    s.endpoints.push_back(primary().stats());
+    for (std::size_t i = 0; i < replica_count(); ++i)
+        s.endpoints.push_back(replica(i).stats());
+    return s;
+}
+
+soci::routing_check cluster::check() const
+{
+    return check_cluster(config());
+}
+
+} // namespace soci_routing
 
 namespace soci
 {

@@ -1,0 +1,197 @@
+// Health: consecutive connection failures quarantine a replica for a jittered, doubling window; one probe is
+// admitted after it. Observed end to end with a replica endpoint on a closed port.
+
+#include <boost/test/unit_test.hpp>
+
+#include "support.h"
+
+using namespace pools_test;
+
+namespace
+{
+
+double const window = 0.3;  // seconds
+
+cluster_config one_bad_replica()
+{
+    auto config = pg_cluster(0);
+    config.replicas.push_back(closed_port(config.primary, "replica-bad"));
+    config.routing.failures = 3;
+    config.routing.retry_window = window;
+    config.routing.retry_window_max = 5;
+    return config;
+}
+
+/// Picks the replica and tries to connect to it (which fails and is recorded by the pool).
+bool pick_and_fail(cluster& c)
+{
+    endpoint_pool* p = c.pick_replica();
+    if (p == nullptr)
+        return false;
+    BOOST_CHECK_THROW(p->acquire(), soci::soci_error);
+    return true;
+}
+
+/// Checks that the quarantine that started between `before` and `after` (Unix ms) lasts `base` seconds
+/// give or take the jitter (±20%).
+void check_window(std::int64_t before, std::int64_t after, std::int64_t until, double base)
+{
+    BOOST_TEST(until >= before + static_cast<std::int64_t>(base * 1000 * 0.8) - 2);
+    BOOST_TEST(until <= after + static_cast<std::int64_t>(base * 1000 * 1.2) + 2);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(pools_health)
+
+BOOST_AUTO_TEST_CASE(quarantined_replica_is_skipped_until_retry_window_then_probed_once)
+{
+    cluster c(one_bad_replica());
+    endpoint_pool& bad = c.replica(0);
+
+    // Two failures: still picked (failures = 3).
+    BOOST_TEST(pick_and_fail(c));
+    BOOST_TEST(pick_and_fail(c));
+    BOOST_TEST(bad.stats().state == "down");
+    BOOST_TEST(bad.stats().quarantines == 0u);
+
+    auto const third_failure = steady::now();
+    auto before = unix_ms();
+    BOOST_TEST(pick_and_fail(c));
+    auto after = unix_ms();
+    auto s = bad.stats();
+    BOOST_TEST(s.state == "quarantined");
+    BOOST_TEST(s.quarantines == 1u);
+    BOOST_TEST(s.failures == 3u);
+    check_window(before, after, s.quarantined_until_ms, window);
+
+    // Skipped while quarantined: every replica is, so there is none to pick.
+    BOOST_TEST(c.pick_replica() == nullptr);
+    BOOST_TEST(!bad.usable());
+
+    // After the window, exactly one probe.
+    endpoint_pool* probe = nullptr;
+    BOOST_TEST(eventually([&] { return (probe = c.pick_replica()) != nullptr; }));
+    BOOST_TEST((steady::now() - third_failure >= milliseconds(static_cast<int>(window * 1000 * 0.8) - 1)));
+    BOOST_TEST(probe == &bad);
+    BOOST_TEST(c.pick_replica() == nullptr);  // nobody else gets it while the probe is out
+    BOOST_TEST(bad.usable());                 // the statement holding the probe goes on
+    BOOST_TEST(bad.stats().state == "quarantined");
+
+    // The probe fails: quarantined again for twice as long.
+    before = unix_ms();
+    BOOST_CHECK_THROW(probe->acquire(), soci::soci_error);
+    after = unix_ms();
+    s = bad.stats();
+    BOOST_TEST(s.state == "quarantined");
+    BOOST_TEST(s.quarantines == 2u);
+    check_window(before, after, s.quarantined_until_ms, 2 * window);
+    BOOST_TEST(c.pick_replica() == nullptr);
+
+    // The next probe succeeds (the backend reports a statement that worked): back in service, backoff reset.
+    BOOST_TEST(eventually([&] { return bad.usable(); }));
+    bad.record_success();
+    BOOST_TEST(bad.stats().state == "up");
+    BOOST_TEST(c.pick_replica() == &bad);
+    BOOST_TEST(c.pick_replica() == &bad);
+
+    BOOST_TEST(pick_and_fail(c));
+    BOOST_TEST(pick_and_fail(c));
+    before = unix_ms();
+    BOOST_TEST(pick_and_fail(c));
+    after = unix_ms();
+    s = bad.stats();
+    BOOST_TEST(s.quarantines == 3u);
+    check_window(before, after, s.quarantined_until_ms, window);
+}
+
+BOOST_AUTO_TEST_CASE(quarantine_window_is_capped_by_retry_window_max)
+{
+    auto config = one_bad_replica();
+    config.routing.failures = 1;
+    config.routing.retry_window = 0.05;
+    config.routing.retry_window_max = 0.1;
+    cluster c(config);
+    endpoint_pool& bad = c.replica(0);
+    for (int i = 0; i < 4; ++i)
+    {
+        BOOST_TEST(eventually([&] { return bad.usable(); }));
+        auto const before = unix_ms();
+        bad.record_failure(failure_class::connection, "refused");
+        auto const after = unix_ms();
+        auto const until = bad.stats().quarantined_until_ms;
+        BOOST_TEST(until <= after + 100 + 2);  // 0.05, 0.1, then never more than the cap
+        BOOST_TEST(until >= before + 40 - 2);
+    }
+    BOOST_TEST(bad.stats().quarantines == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(healthy_replica_keeps_serving_while_another_is_quarantined)
+{
+    auto config = one_bad_replica();
+    config.replicas.push_back(endpoint_from_env("SOCI_ROUTING_PG_REPLICA_1", "replica-1"));
+    config.routing.failures = 1;
+    config.routing.retry_window = 10;  // stays quarantined for the whole test
+    cluster c(config);
+    c.replica(0).record_failure(failure_class::connection, "refused");
+    for (int i = 0; i < 6; ++i)
+    {
+        endpoint_pool* p = c.pick_replica();
+        BOOST_REQUIRE(p != nullptr);
+        BOOST_TEST(p == &c.replica(1));
+        lease l = p->acquire();
+        BOOST_REQUIRE(l);
+        BOOST_TEST(server_port(l.session(), driver::postgresql) == config.replicas[1].effective_port());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(transient_and_statement_failures_do_not_count_against_health)
+{
+    cluster c(one_bad_replica());
+    endpoint_pool& r = c.replica(0);
+    for (int i = 0; i < 5; ++i)
+    {
+        r.record_failure(failure_class::transient, "canceling statement due to statement timeout");
+        r.record_failure(failure_class::statement, "syntax error");
+    }
+    BOOST_TEST(r.usable());
+    auto s = r.stats();
+    BOOST_TEST(s.state == "up");
+    BOOST_TEST(s.failures == 10u);
+    BOOST_TEST(s.quarantines == 0u);
+    BOOST_TEST(s.last_error == "syntax error");
+}
+
+BOOST_AUTO_TEST_CASE(success_resets_the_consecutive_failure_count)
+{
+    cluster c(one_bad_replica());
+    endpoint_pool& r = c.replica(0);
+    r.record_failure(failure_class::connection, "refused");
+    r.record_failure(failure_class::connection, "refused");
+    r.record_success();
+    r.record_failure(failure_class::connection, "refused");
+    r.record_failure(failure_class::connection, "refused");
+    BOOST_TEST(r.usable());
+    BOOST_TEST(r.stats().quarantines == 0u);
+    r.record_failure(failure_class::connection, "refused");
+    BOOST_TEST(!r.usable());
+    BOOST_TEST(r.stats().quarantines == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(primary_is_never_quarantined)
+{
+    auto config = pg_cluster(0);
+    config.primary = closed_port(config.primary, "primary");
+    config.routing.failures = 1;
+    cluster c(config);
+    for (int i = 0; i < 3; ++i)
+        BOOST_CHECK_THROW(c.primary().acquire(), soci::soci_error);
+    BOOST_TEST(c.primary().usable());
+    auto s = c.primary().stats();
+    BOOST_TEST(s.quarantines == 0u);
+    BOOST_TEST(s.quarantined_until_ms == 0);
+    BOOST_TEST(s.failures == 3u);
+    BOOST_TEST(s.state == "down");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

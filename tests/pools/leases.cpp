@@ -1,0 +1,315 @@
+// Leases, the max cap, bounded waits, min and idle_timeout, the registry: against the real PostgreSQL primary.
+
+#define BOOST_TEST_MODULE pools
+#include <boost/test/unit_test.hpp>
+
+#include "support.h"
+
+#include <soci/mysql/soci-mysql.h>
+
+#include <atomic>
+#include <vector>
+
+using namespace pools_test;
+
+BOOST_AUTO_TEST_SUITE(pools_leases)
+
+BOOST_AUTO_TEST_CASE(lease_gives_its_connection_back_for_reuse)
+{
+    routing_options options;
+    endpoint_pool pool(pg_cluster(0).primary, endpoint_role::primary, options);
+    soci::session* first = nullptr;
+    {
+        lease l = pool.acquire();
+        BOOST_REQUIRE(l);
+        first = &l.session();
+        int one = 0;
+        l.session() << "SELECT 1", soci::into(one);
+        BOOST_TEST(one == 1);
+        BOOST_TEST(pool.in_use() == 1);
+        BOOST_TEST(pool.stats().connections_in_use == 1);
+    }
+    auto s = pool.stats();
+    BOOST_TEST(s.connections_in_use == 0);
+    BOOST_TEST(s.connections_idle == 1);
+    BOOST_TEST(s.connections_open == 1);
+    lease again = pool.acquire();
+    BOOST_REQUIRE(again);
+    BOOST_TEST(&again.session() == first);
+}
+
+BOOST_AUTO_TEST_CASE(moved_lease_gives_back_once)
+{
+    routing_options options;
+    endpoint_pool pool(pg_cluster(0).primary, endpoint_role::primary, options);
+    lease a = pool.acquire();
+    BOOST_REQUIRE(a);
+    lease b = std::move(a);
+    BOOST_TEST(!a);
+    BOOST_TEST(static_cast<bool>(b));
+    BOOST_TEST(pool.in_use() == 1);
+    a = std::move(b);
+    BOOST_TEST(pool.in_use() == 1);
+    a.release();
+    BOOST_TEST(!a);
+    BOOST_TEST(pool.in_use() == 0);
+    BOOST_TEST(pool.stats().connections_idle == 1);
+}
+
+BOOST_AUTO_TEST_CASE(acquire_beyond_max_waits_then_returns_empty_lease)
+{
+    auto ep = pg_cluster(0).primary;
+    ep.pool.max = 2;
+    routing_options options;
+    endpoint_pool pool(ep, endpoint_role::primary, options);
+    lease a = pool.acquire();
+    lease b = pool.acquire();
+    BOOST_REQUIRE(a);
+    BOOST_REQUIRE(b);
+    BOOST_TEST(&a.session() != &b.session());
+    auto const start = steady::now();
+    lease c = pool.acquire(milliseconds(150));
+    auto const waited = steady::now() - start;
+    BOOST_TEST(!c);
+    BOOST_TEST((waited >= milliseconds(150)));
+    BOOST_TEST(pool.stats().connections_open == 2);
+    b.release();
+    lease d = pool.acquire(milliseconds(0));
+    BOOST_TEST(static_cast<bool>(d));
+}
+
+BOOST_AUTO_TEST_CASE(waiting_acquire_gets_the_connection_given_back)
+{
+    auto ep = pg_cluster(0).primary;
+    ep.pool.max = 1;
+    routing_options options;
+    endpoint_pool pool(ep, endpoint_role::primary, options);
+    lease held = pool.acquire();
+    BOOST_REQUIRE(held);
+    soci::session* const held_session = &held.session();
+    std::atomic<soci::session*> got{nullptr};
+    std::thread waiter([&] {
+        lease l = pool.acquire(milliseconds(10000));
+        got = l ? &l.session() : nullptr;
+    });
+    BOOST_TEST(eventually([&] { return pool.stats().waiting == 1; }));
+    held.release();
+    waiter.join();
+    BOOST_TEST(got.load() == held_session);
+    BOOST_TEST(pool.stats().waiting == 0);
+}
+
+BOOST_AUTO_TEST_CASE(sixteen_threads_share_two_connections_without_deadlock)
+{
+    auto ep = pg_cluster(0).primary;
+    ep.pool.max = 2;
+    routing_options options;
+    endpoint_pool pool(ep, endpoint_role::primary, options);
+    std::atomic<int> holding{0};
+    std::atomic<int> most{0};
+    std::atomic<int> served{0};
+    std::atomic<int> timed_out{0};
+    std::atomic<int> early{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 16; ++t)
+    {
+        threads.emplace_back([&] {
+            for (int i = 0; i < 15; ++i)
+            {
+                auto const start = steady::now();
+                lease l = pool.acquire(milliseconds(20));
+                if (!l)
+                {
+                    ++timed_out;
+                    if (steady::now() - start < milliseconds(20))
+                        ++early;
+                    continue;
+                }
+                int const now_holding = ++holding;
+                int seen = most.load();
+                while (now_holding > seen && !most.compare_exchange_weak(seen, now_holding))
+                {
+                }
+                int one = 0;
+                l.session() << "SELECT 1 FROM pg_sleep(0.005)", soci::into(one);
+                if (one == 1)
+                    ++served;
+                --holding;
+            }
+        });
+    }
+    for (auto& t : threads)
+        t.join();
+    BOOST_TEST(most.load() <= 2);
+    BOOST_TEST(served.load() + timed_out.load() == 16 * 15);
+    BOOST_TEST(served.load() > 0);
+    BOOST_TEST(timed_out.load() > 0);  // 16 threads, 2 connections, 5 ms each: some 20 ms waits run out
+    BOOST_TEST(early.load() == 0);      // a wait never gives up before its time
+    auto s = pool.stats();
+    BOOST_TEST(s.connections_open <= 2);
+    BOOST_TEST(s.connections_in_use == 0);
+    BOOST_TEST(s.waiting == 0);
+}
+
+BOOST_AUTO_TEST_CASE(exhausted_message_names_the_endpoint_and_the_limit_without_password)
+{
+    auto ep = pg_cluster(0).primary;
+    ep.pool.max = 2;
+    ep.pool.wait_timeout = 0.25;
+    routing_options options;
+    endpoint_pool pool(ep, endpoint_role::primary, options);
+    std::string const message = pool.exhausted_message();
+    BOOST_TEST(message.find(pool.describe()) != std::string::npos);
+    BOOST_TEST(message.find("pool.max = 2") != std::string::npos);
+    BOOST_TEST(message.find("0.25 s") != std::string::npos);
+    BOOST_TEST(message.find(ep.password) == std::string::npos);
+    BOOST_TEST(pool.describe().find(ep.address()) != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(min_connections_are_opened_eagerly)
+{
+    auto ep = pg_cluster(0).primary;
+    ep.pool.min = 2;
+    routing_options options;
+    endpoint_pool pool(ep, endpoint_role::primary, options);
+    auto s = pool.stats();
+    BOOST_TEST(s.connections_open == 2);
+    BOOST_TEST(s.connections_idle == 2);
+    BOOST_TEST(s.connections_in_use == 0);
+}
+
+BOOST_AUTO_TEST_CASE(replica_with_min_zero_connects_on_first_acquire)
+{
+    auto config = pg_cluster(1);
+    config.replicas[0].pool.min = 0;
+    cluster c(config);
+    BOOST_TEST(c.replica(0).stats().connections_open == 0);
+    lease l = c.replica(0).acquire();
+    BOOST_REQUIRE(l);
+    BOOST_TEST(server_port(l.session(), driver::postgresql) == config.replicas[0].effective_port());
+    BOOST_TEST(c.replica(0).stats().connections_open == 1);
+}
+
+BOOST_AUTO_TEST_CASE(idle_timeout_closes_idle_connections_above_min)
+{
+    auto config = pg_cluster(0);
+    config.primary.pool.min = 1;
+    config.primary.pool.idle_timeout = 0.2;
+    cluster c(config);
+    {
+        lease a = c.primary().acquire();
+        lease b = c.primary().acquire();
+        lease d = c.primary().acquire();
+        BOOST_REQUIRE(a && b && d);
+        BOOST_TEST(c.primary().stats().connections_open == 3);
+    }
+    BOOST_TEST(eventually([&] { return c.primary().stats().connections_open == 1; }));
+    // `min` stays open however long it idles.
+    std::this_thread::sleep_for(milliseconds(500));
+    BOOST_TEST(c.primary().stats().connections_open == 1);
+    BOOST_TEST(c.primary().stats().connections_idle == 1);
+}
+
+BOOST_AUTO_TEST_CASE(discarded_connection_is_closed_not_reused)
+{
+    routing_options options;
+    endpoint_pool pool(pg_cluster(0).primary, endpoint_role::primary, options);
+    soci::session* first = nullptr;
+    {
+        lease l = pool.acquire();
+        BOOST_REQUIRE(l);
+        first = &l.session();
+        l.discard();
+    }
+    BOOST_TEST(pool.stats().connections_open == 0);
+    lease again = pool.acquire();
+    BOOST_REQUIRE(again);
+    int one = 0;
+    again.session() << "SELECT 1", soci::into(one);
+    BOOST_TEST(one == 1);
+    (void)first;
+}
+
+BOOST_AUTO_TEST_CASE(failed_connect_throws_soci_error_naming_the_endpoint_without_password)
+{
+    auto ep = closed_port(pg_cluster(0).primary, "replica-x");
+    ep.password = "s3cret-pw-for-test";
+    routing_options options;
+    endpoint_pool pool(ep, endpoint_role::replica, options);
+    std::string what;
+    failure_class cls = failure_class::statement;
+    try
+    {
+        pool.acquire();
+        BOOST_FAIL("a connect to a closed port succeeded");
+    }
+    catch (soci::soci_error const& e)
+    {
+        what = e.what();
+        cls = classify_failure(e, driver::postgresql);
+    }
+    BOOST_TEST(what.find(pool.describe()) != std::string::npos);
+    BOOST_TEST(what.find("127.0.0.1:1") != std::string::npos);
+    BOOST_TEST(what.find("s3cret-pw-for-test") == std::string::npos);
+    BOOST_TEST(cls == failure_class::connection);
+    auto s = pool.stats();
+    BOOST_TEST(s.failures == 1u);
+    BOOST_TEST(s.state == "down");
+    BOOST_TEST(s.connections_open == 0);
+    BOOST_TEST(!s.last_error.empty());
+    BOOST_TEST(s.last_error.find("s3cret-pw-for-test") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(failed_mysql_connect_keeps_the_driver_error_type)
+{
+    auto ep = closed_port(mysql_cluster().primary, "primary");
+    routing_options options;
+    endpoint_pool pool(ep, endpoint_role::primary, options);
+    bool typed = false;
+    try
+    {
+        pool.acquire();
+    }
+    catch (soci::mysql_soci_error const& e)
+    {
+        typed = true;
+        BOOST_TEST(std::string(e.what()).find(pool.describe()) != std::string::npos);
+        BOOST_TEST(classify_failure(e, driver::mysql) == failure_class::connection);
+    }
+    BOOST_TEST(typed);
+}
+
+BOOST_AUTO_TEST_CASE(registry_shares_one_cluster_per_configuration)
+{
+    auto config = pg_cluster(1);
+    config.routing.sticky = 1.25;  // an identity no other test uses
+    auto a = cluster::obtain(config);
+    auto b = cluster::obtain(config);
+    BOOST_TEST(a.get() == b.get());
+    auto other = config;
+    other.routing.sticky = 1.5;
+    auto c = cluster::obtain(other);
+    BOOST_TEST(c.get() != a.get());
+    std::weak_ptr<cluster> gone = a;
+    a.reset();
+    b.reset();
+    BOOST_TEST(gone.expired());  // the registry does not keep a cluster alive
+    auto d = cluster::obtain(config);
+    BOOST_TEST(d.get() != nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(registry_gives_concurrent_openers_one_cluster)
+{
+    auto config = pg_cluster(1);
+    config.routing.sticky = 1.75;
+    std::vector<std::shared_ptr<cluster>> got(8);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < got.size(); ++i)
+        threads.emplace_back([&, i] { got[i] = cluster::obtain(config); });
+    for (auto& t : threads)
+        t.join();
+    for (auto const& g : got)
+        BOOST_TEST(g.get() == got.front().get());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,172 @@
+// Stats: the struct, JSON and Prometheus text, field by field.
+
+#include <boost/test/unit_test.hpp>
+
+#include "support.h"
+
+#include <nlohmann/json.hpp>
+
+using namespace pools_test;
+
+namespace
+{
+
+bool has_line(std::string const& text, std::string const& line)
+{
+    std::string const wanted = line + "\n";
+    return text.compare(0, wanted.size(), wanted) == 0 || text.find("\n" + wanted) != std::string::npos;
+}
+
+std::size_t count(std::string const& text, std::string const& what)
+{
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+        ++n;
+    return n;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(pools_stats)
+
+BOOST_AUTO_TEST_CASE(stats_count_connections_statements_fallbacks_and_failures)
+{
+    auto config = pg_cluster(1);
+    cluster c(config);
+    lease held = c.primary().acquire();
+    { lease other = c.primary().acquire(); }
+    lease r = c.replica(0).acquire();
+    c.primary().record_routed(reason::write);
+    c.primary().record_routed(reason::write);
+    c.primary().record_routed(reason::transaction_control);
+    c.replica(0).record_routed(reason::select);
+    c.replica(0).record_routed(reason::select);
+    c.replica(0).record_routed(reason::select);
+    c.replica(0).record_fallback();
+    c.replica(0).record_failure(failure_class::transient, "canceling statement due to statement timeout");
+
+    auto s = c.stats();
+    BOOST_REQUIRE(s.endpoints.size() == 2u);
+    auto const& p = s.endpoints[0];
+    BOOST_TEST(p.name == "primary");
+    BOOST_TEST(p.role == "primary");
+    BOOST_TEST(p.address == config.primary.address());
+    BOOST_TEST(p.state == "up");
+    BOOST_TEST(p.connections_open == 2);
+    BOOST_TEST(p.connections_in_use == 1);
+    BOOST_TEST(p.connections_idle == 1);
+    BOOST_TEST(p.waiting == 0);
+    BOOST_TEST(p.statements == 3u);
+    BOOST_TEST(p.by_reason.at("write") == 2u);
+    BOOST_TEST(p.by_reason.at("transaction_control") == 1u);
+    BOOST_TEST(p.by_reason.count("select") == 0u);
+    auto const& q = s.endpoints[1];
+    BOOST_TEST(q.name == "replica-1");
+    BOOST_TEST(q.role == "replica");
+    BOOST_TEST(q.statements == 3u);
+    BOOST_TEST(q.by_reason.at("select") == 3u);
+    BOOST_TEST(q.fallbacks == 1u);
+    BOOST_TEST(q.failures == 1u);
+    BOOST_TEST(q.quarantines == 0u);
+    BOOST_TEST(q.last_error == "canceling statement due to statement timeout");
+    BOOST_TEST(q.lag_seconds == -1);
+    BOOST_TEST(q.quarantined_until_ms == 0);
+    BOOST_TEST(q.connections_in_use == 1);
+
+    auto j = nlohmann::json::parse(s.to_json());
+    BOOST_REQUIRE(j["endpoints"].size() == 2u);
+    auto const& jp = j["endpoints"][0];
+    BOOST_TEST(jp["name"] == "primary");
+    BOOST_TEST(jp["role"] == "primary");
+    BOOST_TEST(jp["address"] == config.primary.address());
+    BOOST_TEST(jp["state"] == "up");
+    BOOST_TEST(jp["connections"]["open"] == 2);
+    BOOST_TEST(jp["connections"]["in_use"] == 1);
+    BOOST_TEST(jp["connections"]["idle"] == 1);
+    BOOST_TEST(jp["connections"]["waiting"] == 0);
+    BOOST_TEST(jp["statements"] == 3);
+    BOOST_TEST(jp["by_reason"]["write"] == 2);
+    BOOST_TEST(jp["quarantined_until_ms"].is_null());
+    BOOST_TEST(jp["lag_seconds"].is_null());
+    auto const& jq = j["endpoints"][1];
+    BOOST_TEST(jq["by_reason"]["select"] == 3);
+    BOOST_TEST(jq["fallbacks"] == 1);
+    BOOST_TEST(jq["failures"] == 1);
+    BOOST_TEST(jq["quarantines"] == 0);
+    BOOST_TEST(jq["last_error"] == "canceling statement due to statement timeout");
+
+    std::string const prom = s.to_prometheus();
+    BOOST_TEST(has_line(prom, R"(soci_routing_statements_total{endpoint="replica-1",role="replica",reason="select"} 3)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_statements_total{endpoint="primary",role="primary",reason="write"} 2)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_connections{endpoint="primary",role="primary",state="open"} 2)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_connections{endpoint="primary",role="primary",state="in_use"} 1)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_connections{endpoint="primary",role="primary",state="idle"} 1)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_waiting{endpoint="primary",role="primary"} 0)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_fallbacks_total{endpoint="replica-1",role="replica"} 1)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_failures_total{endpoint="replica-1",role="replica"} 1)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_quarantines_total{endpoint="replica-1",role="replica"} 0)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_up{endpoint="primary",role="primary"} 1)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_up{endpoint="replica-1",role="replica"} 1)"));
+    BOOST_TEST(prom.find("soci_routing_replication_lag_seconds{") == std::string::npos);  // unknown: no sample
+    for (char const* family : {"soci_routing_up", "soci_routing_statements_total", "soci_routing_connections",
+                               "soci_routing_waiting", "soci_routing_fallbacks_total", "soci_routing_failures_total",
+                               "soci_routing_quarantines_total", "soci_routing_replication_lag_seconds"})
+    {
+        BOOST_TEST(count(prom, std::string("# HELP ") + family + " ") == 1u, family);
+        BOOST_TEST(count(prom, std::string("# TYPE ") + family + " ") == 1u, family);
+    }
+    BOOST_TEST(has_line(prom, "# TYPE soci_routing_statements_total counter"));
+    BOOST_TEST(has_line(prom, "# TYPE soci_routing_connections gauge"));
+}
+
+BOOST_AUTO_TEST_CASE(quarantined_endpoint_is_down_in_prometheus_with_its_window)
+{
+    auto config = pg_cluster(0);
+    config.replicas.push_back(closed_port(config.primary, "replica-bad"));
+    config.routing.failures = 1;
+    config.routing.retry_window = 10;
+    cluster c(config);
+    BOOST_CHECK_THROW(c.replica(0).acquire(), soci::soci_error);
+    auto s = c.stats();
+    auto const& r = s.endpoints.at(1);
+    BOOST_TEST(r.state == "quarantined");
+    BOOST_TEST(r.quarantined_until_ms > unix_ms());
+    BOOST_TEST(r.failures == 1u);
+    BOOST_TEST(r.quarantines == 1u);
+    BOOST_TEST(r.last_error.find("127.0.0.1:1") != std::string::npos);
+    BOOST_TEST(r.last_error.find(config.primary.password) == std::string::npos);
+    BOOST_TEST(r.last_error.find('\n') == std::string::npos);
+    std::string const prom = s.to_prometheus();
+    BOOST_TEST(has_line(prom, R"(soci_routing_up{endpoint="replica-bad",role="replica"} 0)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_quarantines_total{endpoint="replica-bad",role="replica"} 1)"));
+    auto j = nlohmann::json::parse(s.to_json());
+    BOOST_TEST(j["endpoints"][1]["state"] == "quarantined");
+    BOOST_TEST(j["endpoints"][1]["quarantined_until_ms"] == r.quarantined_until_ms);
+}
+
+BOOST_AUTO_TEST_CASE(prometheus_label_values_are_escaped)
+{
+    soci::routing_stats s;
+    soci::routing_endpoint_stats e;
+    e.name = "odd\"name\\with\nnewline";
+    e.role = "replica";
+    e.state = "up";
+    e.lag_seconds = 0.25;
+    e.by_reason["select"] = 7;
+    s.endpoints.push_back(e);
+    std::string const prom = s.to_prometheus();
+    std::string const labels = R"(endpoint="odd\"name\\with\nnewline",role="replica")";
+    BOOST_TEST(has_line(prom, "soci_routing_statements_total{" + labels + R"(,reason="select"} 7)"));
+    BOOST_TEST(has_line(prom, "soci_routing_replication_lag_seconds{" + labels + "} 0.25"));
+    // Every line is a comment or a sample: no raw newline inside a label.
+    std::size_t start = 0;
+    while (start < prom.size())
+    {
+        auto const end = prom.find('\n', start);
+        std::string const line = prom.substr(start, end - start);
+        BOOST_TEST((line.rfind("# ", 0) == 0 || line.rfind("soci_routing_", 0) == 0), line);
+        start = end + 1;
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
