@@ -76,8 +76,7 @@ std::shared_ptr<endpoint_handle> session_state::replica_handle(std::size_t index
 
 void session_state::forget_replica(endpoint_handle& h) noexcept
 {
-    h.broken_ = true;
-    h.lease_.discard();
+    h.discard();
     if (h.replica_index_ >= 0 && static_cast<std::size_t>(h.replica_index_) < replicas_.size())
         replicas_[h.replica_index_].reset();
 }

@@ -20,9 +20,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace soci_routing
@@ -30,12 +32,83 @@ namespace soci_routing
 
 class routing_session_backend;
 
+/// One query text of a connection's statement cache (statement-cache.cpp).
+struct statement_cache_entry
+{
+    std::string text;  ///< the query as SOCI gave it (the key)
+    std::string name;  ///< the server-side prepared statement; empty: not prepared (yet)
+    unsigned runs = 0; ///< successful uncached executions: a text is prepared when it comes again
+    int users = 0;     ///< routing statements using it now: never evicted while in use
+};
+
+/// The server-side prepared statements of one inner PostgreSQL connection, for repeated one-time query texts:
+/// at most `capacity` statements, least recently used out (DEALLOCATE), plus as many candidates (texts run
+/// once, not prepared: a text is prepared when it comes again). It lives with the connection (a registry
+/// keyed by the pooled soci::session, checked against the libpq connection and its backend pid), not with a
+/// routing session, so that pooled sessions keep its benefit. Used by the one routing session holding the
+/// connection's lease: no lock.
+class statement_cache
+{
+public:
+    explicit statement_cache(std::size_t capacity) : capacity_(capacity) {}
+    ~statement_cache();
+    statement_cache(statement_cache const&) = delete;
+    statement_cache& operator=(statement_cache const&) = delete;
+
+    /// The entry of `text` on `sql`'s connection, made most recently used (inserted, evicting the least
+    /// recently used unused entry, when new). nullptr when the text cannot be cached now.
+    std::shared_ptr<statement_cache_entry> lookup(soci::session& sql, std::string const& text);
+    /// Prepares `e` on the server as the query `st` (a PostgreSQL one-time statement, prepared but not run)
+    /// rewrote. false: not prepared (run uncached); throws the server's error inside a transaction block.
+    bool prepare_on_server(soci::session& sql, statement_cache_entry& e, soci::details::statement_backend& st);
+    /// The server dropped every prepared statement (DISCARD ALL, DEALLOCATE ALL, reconnect): forget them.
+    void forget_all() noexcept;
+    /// `e` is unusable (its plan changed result type): DEALLOCATE it (now, or before the next use of the
+    /// connection when its transaction failed) and forget it.
+    void drop(soci::session& sql, statement_cache_entry& e) noexcept;
+    std::size_t size() const noexcept { return lru_.size(); }
+    std::size_t capacity() const noexcept { return capacity_; }
+
+private:
+    using list = std::list<std::shared_ptr<statement_cache_entry>>;
+    bool check_connection(soci::session& sql) noexcept;
+    void deallocate(std::string const& name) noexcept;
+    /// Removes the entry (DEALLOCATE when prepared).
+    void erase(list::iterator it) noexcept;
+    /// Evicts the least recently used unused prepared entry (or candidate); false when there is none.
+    bool evict_one(bool prepared) noexcept;
+
+    std::size_t capacity_;
+    void* conn_ = nullptr;  ///< the PGconn the names belong to
+    int pid_ = 0;           ///< and its server process
+    list lru_;              ///< most recently used first: prepared entries and candidates (texts seen once)
+    std::size_t prepared_ = 0;  ///< entries with a server-side statement: at most capacity_
+    std::unordered_map<std::string_view, list::iterator> index_;  ///< keys view the entries' text
+    std::vector<std::string> garbage_;  ///< names to DEALLOCATE when the connection can run commands again
+};
+
+/// The statement cache of a pooled inner session: shared by every lease of that connection; nullptr when
+/// the endpoint does not cache (MySQL, `statements = 0`).
+std::shared_ptr<statement_cache> obtain_statement_cache(soci::session& sql, endpoint_config const& config);
+/// The connection is being closed (discarded after a failure): its cache goes too.
+void forget_statement_cache(soci::session& sql) noexcept;
+
 /// One leased endpoint connection of a routing session, shared by the session's statements on it: two live
 /// statements on replica-1 use one connection (never wait for a second connection of the same pool).
 struct endpoint_handle
 {
     endpoint_handle(lease l, endpoint_pool& pool, int replica_index) noexcept
-        : lease_(std::move(l)), pool_(&pool), replica_index_(replica_index) {}
+        : lease_(std::move(l)), pool_(&pool), replica_index_(replica_index)
+    {
+        try
+        {
+            cache_ = obtain_statement_cache(lease_.session(), pool.config());
+        }
+        catch (...)
+        {
+            // The cache is an optimisation: without it, statements run uncached.
+        }
+    }
 
     soci::session& session() const noexcept { return lease_.session(); }
     bool is_primary() const noexcept { return replica_index_ < 0; }
@@ -44,6 +117,20 @@ struct endpoint_handle
     endpoint_pool* pool_;
     int replica_index_;    ///< -1: the primary
     bool broken_ = false;  ///< a connection failure was seen: no new statement goes here
+    std::shared_ptr<statement_cache> cache_;  ///< the connection's statement cache, or nullptr
+
+    /// The connection is broken: it will be closed, and its cache with it.
+    void discard() noexcept
+    {
+        broken_ = true;
+        lease_.discard();
+        if (cache_)
+        {
+            cache_->forget_all();
+            forget_statement_cache(lease_.session());
+            cache_.reset();
+        }
+    }
 };
 
 /// The state of one routing session. Statements keep it alive with a shared_ptr, so that a statement that
@@ -207,6 +294,18 @@ private:
     /// A read failed on a replica: decides between retrying on the primary (returns normally, the inner
     /// statement moved) and letting the error through (throws). Call from a catch block.
     void recover_or_rethrow(std::exception const& e, bool replay_execution);
+    /// Makes the new inner statement (a one-time query, prepared but not run) use the connection's cached
+    /// server-side statement of the same text, preparing it when the text comes again.
+    void use_statement_cache();
+    /// Forgets the cached statement the inner statement uses (before the inner statement goes).
+    void release_cached() noexcept;
+    /// A cached statement failed because the server dropped it (26000) or its result type changed (0A000):
+    /// invalidates it and, when the connection is not inside a failed transaction, re-prepares the inner
+    /// statement uncached and returns true (run it again). Call from a catch block.
+    bool retry_uncached(std::exception const& e);
+    /// After a successful execution: counts an uncached run of a cacheable text; DISCARD ALL / DEALLOCATE ALL
+    /// empty the connection's cache.
+    void note_cache_effects() noexcept;
 
     std::shared_ptr<session_state> state_;
     std::string query_;
@@ -216,6 +315,10 @@ private:
     bool procedure_ = false;
     bool primary_only_ = false;
     bool described_ = false;       ///< prepare_for_describe ran the query of the execution under way
+    bool cacheable_ = false;       ///< a PostgreSQL one-time DML query: may use the statement cache
+    bool no_cache_ = false;        ///< a cached statement failed: this statement runs uncached
+    bool cached_inner_ = false;    ///< inner_ executes the cached server-side statement cached_->name
+    std::shared_ptr<statement_cache_entry> cached_;  ///< the cache entry of query_ on endpoint_, checked out
     char const* reason_ = "";
     std::shared_ptr<endpoint_handle> endpoint_;
     std::unique_ptr<soci::details::statement_backend> inner_;

@@ -3,7 +3,12 @@
 
 #include "soci-routing-backend.h"
 
+#include <soci/postgresql/soci-postgresql.h>
+
+#include <libpq-fe.h>
+
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 namespace soci_routing
@@ -19,6 +24,48 @@ void add_context(std::exception const& e, std::string const& context)
 {
     if (auto* se = dynamic_cast<soci::soci_error const*>(&e))
         const_cast<soci::soci_error*>(se)->add_context(context);
+}
+
+/// The first word of `sql`, lower case (at most 10 letters); empty when the text starts otherwise (a comment).
+std::string first_word(std::string const& sql)
+{
+    std::size_t i = 0;
+    while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i])))
+        ++i;
+    std::string w;
+    while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i])) && w.size() < 10)
+        w += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i++])));
+    return w;
+}
+
+/// Data statements, which PostgreSQL prepares and plans: the ones worth a server-side prepared statement.
+bool is_cacheable_text(std::string const& sql)
+{
+    std::string const w = first_word(sql);
+    return w == "select" || w == "insert" || w == "update" || w == "delete" || w == "with" || w == "values"
+        || w == "table";
+}
+
+/// `sql` contains `word` (lower case), in any case. Allocates nothing.
+bool contains_word(std::string const& sql, std::string_view word) noexcept
+{
+    if (word.empty() || sql.size() < word.size())
+        return false;
+    for (std::size_t i = 0; i + word.size() <= sql.size(); ++i)
+    {
+        std::size_t k = 0;
+        while (k != word.size() && std::tolower(static_cast<unsigned char>(sql[i + k])) == word[k])
+            ++k;
+        if (k == word.size())
+            return true;
+    }
+    return false;
+}
+
+/// DISCARD ALL, DEALLOCATE [PREPARE] ALL: the server drops every prepared statement of the connection.
+bool drops_prepared_statements(std::string const& sql) noexcept
+{
+    return (contains_word(sql, "discard") || contains_word(sql, "deallocate")) && contains_word(sql, "all");
 }
 
 } // namespace
@@ -47,6 +94,7 @@ void routing_statement_backend::drop_inner() noexcept
     // Inner elements read their inner statement's internals: they go first.
     for (routing_element* e : elements_)
         e->drop_inner();
+    release_cached();
     if (inner_)
     {
         try
@@ -145,6 +193,8 @@ void routing_statement_backend::move_to(std::shared_ptr<endpoint_handle> target,
         inner_.reset(endpoint_->session().get_backend()->make_statement_backend());
         inner_->alloc();
         inner_->prepare(query_, type_);
+        if (cacheable_ && !no_cache_ && endpoint_->cache_)
+            use_statement_cache();
         for (routing_element* e : elements_)
             e->replay_definition(*inner_);
         if (replay_execution)
@@ -159,6 +209,69 @@ void routing_statement_backend::move_to(std::shared_ptr<endpoint_handle> target,
         drop_inner();
         throw;
     }
+}
+
+void routing_statement_backend::use_statement_cache()
+{
+    auto& pg = static_cast<soci::postgresql_statement_backend&>(*inner_);
+    std::shared_ptr<statement_cache_entry> e = endpoint_->cache_->lookup(endpoint_->session(), query_);
+    if (!e)
+        return;
+    cached_ = std::move(e);
+    ++cached_->users;
+    // A text seen for the first time runs as SOCI runs it; when it comes again, it is prepared.
+    if (cached_->name.empty()
+        && (cached_->runs == 0 || !endpoint_->cache_->prepare_on_server(endpoint_->session(), *cached_, pg)))
+        return;
+    pg.stType_ = soci::details::st_repeatable_query;
+    pg.statementName_ = cached_->name;
+    cached_inner_ = true;
+}
+
+void routing_statement_backend::release_cached() noexcept
+{
+    if (cached_inner_ && inner_)
+    {
+        // The name is the cache's: the inner statement's destructor must not DEALLOCATE it.
+        auto& pg = static_cast<soci::postgresql_statement_backend&>(*inner_);
+        pg.statementName_.clear();
+        pg.stType_ = soci::details::st_one_time_query;
+    }
+    cached_inner_ = false;
+    if (cached_)
+    {
+        --cached_->users;
+        cached_.reset();
+    }
+}
+
+bool routing_statement_backend::retry_uncached(std::exception const& e)
+{
+    if (!cached_inner_ || !endpoint_)
+        return false;
+    auto const* pe = dynamic_cast<soci::postgresql_soci_error const*>(&e);
+    if (pe == nullptr)
+        return false;
+    std::string const state = pe->sqlstate();
+    bool const gone = state == "26000";     // invalid_sql_statement_name: the server dropped it
+    bool const changed = state == "0A000";  // cached plan must not change result type (table altered)
+    if (!gone && !changed)
+        return false;
+    if (endpoint_->cache_)
+    {
+        if (gone)
+            endpoint_->cache_->forget_all();
+        else
+            endpoint_->cache_->drop(endpoint_->session(), *cached_);
+    }
+    no_cache_ = true;
+    // Inside a transaction block the error aborted the transaction: it reaches the application.
+    soci::details::session_backend* b = endpoint_->session().get_backend();
+    PGconn* conn = b != nullptr ? static_cast<soci::postgresql_session_backend*>(b)->conn_ : nullptr;
+    if (conn == nullptr || PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return false;
+    move_to(endpoint_, true);
+    return true;
 }
 
 void routing_statement_backend::place(bool replay_execution)
@@ -196,8 +309,7 @@ void routing_statement_backend::recover_or_rethrow(std::exception const& e, bool
         // the pool when the session closes: the next session would get it.
         if (classify_failure(e, state_->driver_, &endpoint_->session()) == failure_class::connection)
         {
-            endpoint_->broken_ = true;
-            endpoint_->lease_.discard();
+            endpoint_->discard();
             endpoint_->pool_->record_failure(failure_class::connection, redact(e.what()));
         }
         throw;
@@ -240,6 +352,10 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     class_ = classify(query_, state_->dialect_, state_->classify_options_);
     prepared_ = true;
     drop_inner();
+    no_cache_ = false;
+    cacheable_ = type_ == soci::details::st_one_time_query && state_->driver_ == driver::postgresql && !procedure_
+        && !class_.pins_session && !class_.begins_transaction && !class_.ends_transaction
+        && class_.why != reason::multi_statement && class_.why != reason::unknown && is_cacheable_text(query_);
     // Prepare where the statement would run now: a PostgreSQL repeatable query is prepared on the server
     // here, and its errors (syntax, missing table) belong to prepare.
     place(false);
@@ -261,6 +377,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
             finish_execution();
             throw;
         }
+        note_cache_effects();
         state_->note_executed(class_, procedure_, *endpoint_, reason_);
         finish_execution();
         return r;
@@ -274,7 +391,16 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
         endpoint_->pool_->record_routed(class_.why);
         try
         {
-            r = inner_->execute(number);
+            try
+            {
+                r = inner_->execute(number);
+            }
+            catch (std::exception const& e)
+            {
+                if (!retry_uncached(e))
+                    throw;
+                r = inner_->execute(number);
+            }
         }
         catch (std::exception const& e)
         {
@@ -291,9 +417,20 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
     }
     if (!endpoint_->is_primary())
         endpoint_->pool_->record_success();
+    note_cache_effects();
     state_->note_executed(class_, procedure_, *endpoint_, reason_);
     finish_execution();
     return r;
+}
+
+void routing_statement_backend::note_cache_effects() noexcept
+{
+    if (cached_ && !cached_inner_)
+        ++cached_->runs;
+    // DISCARD ALL / DEALLOCATE ALL dropped the connection's prepared statements (SOCI's own st_N too).
+    if (endpoint_->cache_ && (class_.pins_session || class_.why == reason::multi_statement)
+        && drops_prepared_statements(query_))
+        endpoint_->cache_->forget_all();
 }
 
 void routing_statement_backend::finish_execution() noexcept
@@ -353,7 +490,16 @@ int routing_statement_backend::prepare_for_describe()
         endpoint_->pool_->record_routed(class_.why);
         try
         {
-            n = inner_->prepare_for_describe();
+            try
+            {
+                n = inner_->prepare_for_describe();
+            }
+            catch (std::exception const& e)
+            {
+                if (!retry_uncached(e))
+                    throw;
+                n = inner_->prepare_for_describe();
+            }
         }
         catch (std::exception const& e)
         {
