@@ -139,13 +139,9 @@ void session_state::sync_failover() noexcept
     }
 }
 
-routing_session_backend::routing_session_backend(soci::connection_parameters const& parameters)
+lease session_state::acquire_primary()
 {
-    cluster_config config = load_connect_string(parameters.get_connect_string());
-    state_ = std::make_shared<session_state>(config);
-
-    // The primary is connected at open: an application learns at once that its database is unreachable.
-    endpoint_pool& primary = state_->cluster_->primary();
+    endpoint_pool& primary = cluster_->primary();
     lease l;
     try
     {
@@ -164,12 +160,59 @@ routing_session_backend::routing_session_backend(soci::connection_parameters con
     }
     if (!l)
         throw soci::soci_error(primary.exhausted_message());
+    return l;
+}
+
+std::shared_ptr<endpoint_handle> const& session_state::primary()
+{
+    // Inside a transaction the broken connection stays: the transaction is lost, and its statements must
+    // fail until the application ends it, rather than run on a new connection outside any transaction.
+    if (primary_ && primary_->broken_ && !in_transaction_)
+    {
+        lease l = acquire_primary();
+        // The old handle lives on while statements still use it (they hold it), then closes its connection.
+        primary_ = std::make_shared<endpoint_handle>(std::move(l), cluster_->primary(), -1);
+        in_transaction_ = false;
+        transaction_wrote_ = false;
+        sync_failover();
+    }
+    return primary_;
+}
+
+void session_state::primary_failed(endpoint_handle& h, std::exception const& e) noexcept
+{
+    try
+    {
+        // DESIGN.md: the primary's errors reach the application with the endpoint named (no password).
+        // A broken connection must not serve another statement, nor go back to the pool: the next statement
+        // (outside a transaction) leases a fresh one. The failing statement is not retried (a write may have
+        // committed).
+        if (!h.broken_ && classify_failure(e, driver_, &h.session()) == failure_class::connection)
+        {
+            h.discard();
+            h.pool_->record_failure(failure_class::connection, redact(e.what()));
+        }
+        add_context(e, "on " + h.pool_->describe());
+    }
+    catch (...)
+    {
+        // Bookkeeping only: the application gets the original error either way.
+    }
+}
+
+routing_session_backend::routing_session_backend(soci::connection_parameters const& parameters)
+{
+    cluster_config config = load_connect_string(parameters.get_connect_string());
+    state_ = std::make_shared<session_state>(config);
+
+    // The primary is connected at open: an application learns at once that its database is unreachable.
+    lease l = state_->acquire_primary();
 
     // session::reconnect(): the application wants a fresh connection, not the pooled one it gave back.
     if (parameters.is_option_on(soci::option_reconnect))
         l.session().reconnect();
 
-    state_->primary_ = std::make_shared<endpoint_handle>(std::move(l), primary, -1);
+    state_->primary_ = std::make_shared<endpoint_handle>(std::move(l), state_->cluster_->primary(), -1);
     state_->owner_ = this;
 }
 
@@ -182,27 +225,48 @@ routing_session_backend::~routing_session_backend()
 
 bool routing_session_backend::is_connected()
 {
+    if (state_->primary_->broken_)
+        return false;
     return primary_backend().is_connected();
 }
 
 void routing_session_backend::begin()
 {
+    std::shared_ptr<endpoint_handle> const h = state_->primary();
     state_->sync_failover();
-    primary_backend().begin();
+    try
+    {
+        h->session().get_backend()->begin();
+    }
+    catch (std::exception const& e)
+    {
+        state_->primary_failed(*h, e);
+        throw;
+    }
     state_->note_begin();
 }
 
 void routing_session_backend::commit()
 {
+    std::shared_ptr<endpoint_handle> const h = state_->primary_;
+    if (h->broken_)
+    {
+        // The connection broke inside the transaction: the server rolled it back.
+        state_->in_transaction_ = false;
+        state_->transaction_wrote_ = false;
+        throw soci::soci_error("Cannot commit: the connection to " + h->pool_->describe()
+                               + " broke during the transaction, which was rolled back.");
+    }
     try
     {
-        primary_backend().commit();
+        h->session().get_backend()->commit();
     }
-    catch (...)
+    catch (std::exception const& e)
     {
         // A failed COMMIT ends the transaction too (the server rolled it back).
         state_->in_transaction_ = false;
         state_->transaction_wrote_ = false;
+        state_->primary_failed(*h, e);
         throw;
     }
     state_->note_end();
@@ -213,20 +277,41 @@ void routing_session_backend::rollback()
     // Whatever the outcome, the transaction is over; a rolled-back write changed nothing to read back.
     state_->transaction_wrote_ = false;
     state_->in_transaction_ = false;
-    primary_backend().rollback();
+    std::shared_ptr<endpoint_handle> const h = state_->primary_;
+    if (h->broken_)
+        return;  // the connection is gone, and its transaction with it
+    try
+    {
+        h->session().get_backend()->rollback();
+    }
+    catch (std::exception const& e)
+    {
+        state_->primary_failed(*h, e);
+        throw;
+    }
 }
 
 bool routing_session_backend::get_next_sequence_value(soci::session&, std::string const& sequence,
                                                       long long& value)
 {
     // PostgreSQL runs `select nextval(...)` on the session it is given: give it the primary's own.
-    return primary_backend().get_next_sequence_value(state_->primary_->session(), sequence, value);
+    std::shared_ptr<endpoint_handle> const h = state_->primary();
+    try
+    {
+        return h->session().get_backend()->get_next_sequence_value(h->session(), sequence, value);
+    }
+    catch (std::exception const& e)
+    {
+        state_->primary_failed(*h, e);
+        throw;
+    }
 }
 
 bool routing_session_backend::get_last_insert_id(soci::session&, std::string const& table, long long& value)
 {
     // MySQL's last insert id belongs to the connection that inserted: the primary's.
-    return primary_backend().get_last_insert_id(state_->primary_->session(), table, value);
+    std::shared_ptr<endpoint_handle> const h = state_->primary_;
+    return h->session().get_backend()->get_last_insert_id(h->session(), table, value);
 }
 
 std::string routing_session_backend::get_table_names_query() const
@@ -325,13 +410,13 @@ soci::details::statement_backend* routing_session_backend::make_statement_backen
 
 soci::details::rowid_backend* routing_session_backend::make_rowid_backend()
 {
-    return primary_backend().make_rowid_backend();
+    return state_->primary()->session().get_backend()->make_rowid_backend();
 }
 
 soci::details::blob_backend* routing_session_backend::make_blob_backend()
 {
     // PostgreSQL blobs are large objects of the primary's connection; statements exchanging them run there.
-    return primary_backend().make_blob_backend();
+    return state_->primary()->session().get_backend()->make_blob_backend();
 }
 
 routing_session_backend* find_routing_backend(soci::session& sql) noexcept

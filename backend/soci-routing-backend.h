@@ -155,6 +155,16 @@ struct session_state
     void note_end() noexcept;
     /// Passes the application's failover callback on to the primary's driver session.
     void sync_failover() noexcept;
+    /// The primary's connection for a new statement: when the current one broke (discarded after a
+    /// connection failure) and no transaction is open, a fresh one is leased first (throws, naming the
+    /// primary, when the connect fails). Statements still on the old connection keep it alive.
+    std::shared_ptr<endpoint_handle> const& primary();
+    /// Leases a primary connection; connect errors name the endpoint, never with a password.
+    lease acquire_primary();
+    /// A statement (or begin/commit/rollback) on the primary connection `h` failed with `e`: the error names
+    /// the primary; a connection failure discards the connection (the next statement outside a transaction
+    /// leases a fresh one). Never retries. Call before rethrowing.
+    void primary_failed(endpoint_handle& h, std::exception const& e) noexcept;
 
     std::shared_ptr<cluster> cluster_;
     driver driver_;
@@ -291,6 +301,10 @@ private:
     void place(bool replay_execution);
     void drop_inner() noexcept;
     void finish_execution() noexcept;
+    /// An execution failed: the endpoint it ran on is the session's last one.
+    void note_failed() noexcept;
+    /// Counts one fallback on `pool`: at most once per read (prepare and execution, with all their attempts).
+    void count_fallback(endpoint_pool& pool) noexcept;
     /// A read failed on a replica: decides between retrying on the primary (returns normally, the inner
     /// statement moved) and letting the error through (throws). Call from a catch block.
     void recover_or_rethrow(std::exception const& e, bool replay_execution);
@@ -320,6 +334,7 @@ private:
     bool cached_inner_ = false;    ///< inner_ executes the cached server-side statement cached_->name
     std::shared_ptr<statement_cache_entry> cached_;  ///< the cache entry of query_ on endpoint_, checked out
     char const* reason_ = "";
+    bool fallback_counted_ = false;  ///< the read under way (prepare to end of execution) counted its fallback
     std::shared_ptr<endpoint_handle> endpoint_;
     std::unique_ptr<soci::details::statement_backend> inner_;
     std::vector<routing_element*> elements_;  ///< in definition order
@@ -481,6 +496,9 @@ private:
     bool pending_pre_use_ = false;
     soci::indicator const* last_ind_ = nullptr;
 };
+
+/// Adds context to an error on its way to the application, keeping its type and message (soci_error only).
+void add_context(std::exception const& e, std::string const& context);
 
 /// The routing session backend behind `sql`, or nullptr when `sql` is not routed.
 routing_session_backend* find_routing_backend(soci::session& sql) noexcept;

@@ -19,13 +19,6 @@ namespace
 
 using soci::details::statement_backend;
 
-/// Adds context to an error on its way to the application, keeping its type and message.
-void add_context(std::exception const& e, std::string const& context)
-{
-    if (auto* se = dynamic_cast<soci::soci_error const*>(&e))
-        const_cast<soci::soci_error*>(se)->add_context(context);
-}
-
 /// The first word of `sql`, lower case (at most 10 letters); empty when the text starts otherwise (a comment).
 std::string first_word(std::string const& sql)
 {
@@ -69,6 +62,12 @@ bool drops_prepared_statements(std::string const& sql) noexcept
 }
 
 } // namespace
+
+void add_context(std::exception const& e, std::string const& context)
+{
+    if (auto* se = dynamic_cast<soci::soci_error const*>(&e))
+        const_cast<soci::soci_error*>(se)->add_context(context);
+}
 
 routing_statement_backend::routing_statement_backend(std::shared_ptr<session_state> state)
     : state_(std::move(state))
@@ -129,8 +128,20 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     route_decision d = route(class_, facts);
     if (d.target == route_target::primary)
     {
+        std::shared_ptr<endpoint_handle> const& p = state_->primary_;
+        if (class_.ends_transaction && state_->in_transaction_ && p && p->broken_)
+        {
+            // The connection broke inside the transaction: the server rolled it back. A ROLLBACK runs on a
+            // fresh connection (harmless); anything else (COMMIT) must not pretend to have committed.
+            state_->in_transaction_ = false;
+            state_->transaction_wrote_ = false;
+            std::string const w = first_word(query_);
+            if (w != "rollback" && w != "abort")
+                throw soci::soci_error("Cannot end the transaction: the connection to " + p->pool_->describe()
+                                       + " broke during it, and the server rolled it back.");
+        }
         reason = d.reason;
-        return state_->primary_;
+        return state_->primary();
     }
 
     // A replica: keep the one the inner statement is on while it stays usable (no re-preparation, and a
@@ -179,9 +190,9 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
         throw soci::soci_error("No replica could serve this read and fallback is off: " + failures);
     }
     if (first_failed != nullptr)
-        first_failed->record_fallback();
+        count_fallback(*first_failed);
     reason = d.reason;
-    return state_->primary_;
+    return state_->primary();
 }
 
 void routing_statement_backend::move_to(std::shared_ptr<endpoint_handle> target, bool replay_execution)
@@ -305,12 +316,15 @@ void routing_statement_backend::recover_or_rethrow(std::exception const& e, bool
         throw;
     if (endpoint_->is_primary())
     {
-        // The primary's errors reach the application as they are. A broken connection must not go back to
-        // the pool when the session closes: the next session would get it.
-        if (classify_failure(e, state_->driver_, &endpoint_->session()) == failure_class::connection)
+        // The primary's errors reach the application (never retried: a write may have committed). A broken
+        // connection is discarded (the next statement leases a fresh one) and its error names the primary.
+        state_->primary_failed(*endpoint_, e);
+        if (class_.ends_transaction && endpoint_->broken_)
         {
-            endpoint_->discard();
-            endpoint_->pool_->record_failure(failure_class::connection, redact(e.what()));
+            // A COMMIT / ROLLBACK whose connection broke: the transaction is over (rolled back by the server);
+            // the next statement leases a fresh connection.
+            state_->in_transaction_ = false;
+            state_->transaction_wrote_ = false;
         }
         throw;
     }
@@ -340,9 +354,18 @@ void routing_statement_backend::recover_or_rethrow(std::exception const& e, bool
         add_context(e, "on " + pool.describe() + " (fallback is off)");
         throw;
     }
-    pool.record_fallback();
+    count_fallback(pool);
     reason_ = d.reason;
-    move_to(state_->primary_, replay_execution);
+    std::shared_ptr<endpoint_handle> primary = state_->primary();
+    try
+    {
+        move_to(primary, replay_execution);
+    }
+    catch (std::exception const& e2)
+    {
+        state_->primary_failed(*primary, e2);
+        throw;
+    }
 }
 
 void routing_statement_backend::prepare(std::string const& query, soci::details::statement_type type)
@@ -351,6 +374,7 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     type_ = type;
     class_ = classify(query_, state_->dialect_, state_->classify_options_);
     prepared_ = true;
+    fallback_counted_ = false;
     drop_inner();
     no_cache_ = false;
     cacheable_ = type_ == soci::details::st_one_time_query && state_->driver_ == driver::postgresql && !procedure_
@@ -374,6 +398,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
         }
         catch (...)
         {
+            note_failed();
             finish_execution();
             throw;
         }
@@ -407,11 +432,23 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
             // SOCI has not seen a row of this execution yet: a replica's failure may be retried.
             recover_or_rethrow(e, true);
             endpoint_->pool_->record_routed(class_.why);
-            r = inner_->execute(number);
+            try
+            {
+                r = inner_->execute(number);
+            }
+            catch (std::exception const& e2)
+            {
+                // The retry on the primary failed too: its error, naming the primary (a broken connection
+                // is discarded).
+                if (endpoint_->is_primary())
+                    state_->primary_failed(*endpoint_, e2);
+                throw;
+            }
         }
     }
     catch (...)
     {
+        note_failed();
         finish_execution();
         throw;
     }
@@ -433,8 +470,27 @@ void routing_statement_backend::note_cache_effects() noexcept
         endpoint_->cache_->forget_all();
 }
 
+void routing_statement_backend::note_failed() noexcept
+{
+    // last_endpoint() names the endpoint that ran the last statement, failed or not.
+    if (endpoint_)
+    {
+        state_->last_pool_ = endpoint_->pool_;
+        state_->last_reason_ = reason_;
+    }
+}
+
+void routing_statement_backend::count_fallback(endpoint_pool& pool) noexcept
+{
+    if (fallback_counted_)
+        return;
+    fallback_counted_ = true;
+    pool.record_fallback();
+}
+
 void routing_statement_backend::finish_execution() noexcept
 {
+    fallback_counted_ = false;
     for (routing_element* e : elements_)
         e->execution_done();
 }
@@ -505,11 +561,23 @@ int routing_statement_backend::prepare_for_describe()
         {
             recover_or_rethrow(e, true);
             endpoint_->pool_->record_routed(class_.why);
-            n = inner_->prepare_for_describe();
+            try
+            {
+                n = inner_->prepare_for_describe();
+            }
+            catch (std::exception const& e2)
+            {
+                // The retry on the primary failed too: its error, naming the primary (a broken connection
+                // is discarded).
+                if (endpoint_->is_primary())
+                    state_->primary_failed(*endpoint_, e2);
+                throw;
+            }
         }
     }
     catch (...)
     {
+        note_failed();
         finish_execution();
         throw;
     }

@@ -1,0 +1,247 @@
+// soci-routing failover tests: quarantine, observed end to end.
+//
+// replica-2 is reached through a tcp_proxy, so the test can make it refuse connections and come back without
+// touching the standby everyone else uses.
+
+#include <boost/test/unit_test.hpp>
+
+#include "failover-support.h"
+#include "tcp-proxy.h"
+
+#include <thread>
+
+using namespace failover_test;
+
+BOOST_AUTO_TEST_SUITE(quarantine)
+
+// failures = 2, retry_window = 0.4 s: two failed connects quarantine replica-2 for 0.4 s (±20% jitter); during
+// the window it gets no read and no connection attempt; when the window ends one read probes it; a failed
+// probe quarantines it again for a longer window; once it answers, the probe succeeds and it is "up".
+BOOST_AUTO_TEST_CASE(quarantined_replica_is_skipped_until_retry_window)
+{
+    test_cluster const& c = cluster();
+    tcp_proxy flaky(c.replica_2.port);
+    flaky.set_mode(tcp_proxy::mode::reject);
+
+    config_spec spec;
+    spec.failures = 2;
+    spec.retry_window = 0.4;
+    spec.retry_window_max = 1.6;
+    spec.timeout = 1.0;
+    spec.replicas = std::vector<replica_spec>{{"replica-1", c.replica_1.port, {}}, {"replica-2", flaky.port(), {}}};
+    soci::session sql(routing_uri(spec));
+
+    auto replica_2 = [&] {
+        auto const s = soci::routing.stats(sql);
+        auto const* r = find(s, "replica-2");
+        BOOST_REQUIRE(r != nullptr);
+        return *r;
+    };
+    auto read = [&] {
+        try
+        {
+            return read_port(sql);
+        }
+        catch (std::exception const& e)
+        {
+            BOOST_ERROR("a read reached the application as an error: " << e.what());
+            return -1;
+        }
+    };
+
+    // Reads until replica-2 is quarantined: each read either runs on replica-1 or tries replica-2, fails to
+    // connect and is retried on the primary.
+    int reads = 0;
+    bool const quarantined = eventually(3s, [&] {
+        ++reads;
+        read();
+        return replica_2().state == "quarantined";
+    }, 1ms);
+    std::int64_t const seen_at = unix_ms();
+    auto first = replica_2();
+    BOOST_REQUIRE_MESSAGE(quarantined, "replica-2 is not quarantined after " << reads << " reads with every "
+                                       "connection to it reset (state " << first.state << ", failures "
+                                       << first.failures << ")");
+    BOOST_CHECK_EQUAL(first.quarantines, 1u);
+    BOOST_CHECK_EQUAL(first.failures, 2u);
+    BOOST_CHECK_EQUAL(first.statements, 0u);  // no statement ever ran there
+    BOOST_CHECK(!first.last_error.empty());
+    BOOST_CHECK(!contains(first.last_error, c.primary.password));
+    BOOST_CHECK_GT(first.quarantined_until_ms, seen_at);
+    BOOST_CHECK_LE(first.quarantined_until_ms, seen_at + 480 + 50);  // 0.4 s + 20% jitter
+    int const attempts = flaky.accepted();
+    BOOST_CHECK_EQUAL(attempts, 2);
+
+    // During the window: reads all go to replica-1, and replica-2 is not even connected to.
+    int during = 0;
+    while (unix_ms() < first.quarantined_until_ms - 30)
+    {
+        int const port = read();
+        BOOST_CHECK_EQUAL(port, c.replica_1.port);
+        BOOST_CHECK_EQUAL(soci::routing.last_endpoint(sql), "replica-1");
+        ++during;
+        std::this_thread::sleep_for(5ms);
+    }
+    BOOST_TEST_MESSAGE(during << " reads during the first window of "
+                              << first.quarantined_until_ms - seen_at << " ms");
+    BOOST_CHECK_GE(during, 5);
+    BOOST_CHECK_EQUAL(flaky.accepted(), attempts);
+    BOOST_CHECK_EQUAL(replica_2().failures, first.failures);
+
+    // The window ends with replica-2 still refusing: the next read probes it (one connection attempt), is
+    // served elsewhere (replica-1 or the primary), and replica-2 is quarantined again for a longer window.
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::max<std::int64_t>(
+        0, first.quarantined_until_ms + 20 - unix_ms())));
+    int const probe_port = read();
+    std::int64_t const probed_at = unix_ms();
+    BOOST_CHECK(probe_port == c.replica_1.port || probe_port == c.primary.port);
+    BOOST_CHECK_EQUAL(flaky.accepted(), attempts + 1);
+    auto second = replica_2();
+    BOOST_CHECK_EQUAL(second.state, "quarantined");
+    BOOST_CHECK_EQUAL(second.quarantines, 2u);
+    BOOST_CHECK_EQUAL(second.failures, first.failures + 1);
+    // The second window doubles (0.8 s, jittered ±20%, capped at retry_window_max = 1.6 s).
+    std::int64_t const second_window = second.quarantined_until_ms - probed_at;
+    BOOST_TEST_MESSAGE("second window: " << second_window << " ms");
+    BOOST_CHECK_GE(second_window, 640 - 50);
+    BOOST_CHECK_LE(second_window, 960 + 50);
+
+    // replica-2 answers again: once the window ends, a probe succeeds and it serves reads.
+    flaky.set_mode(tcp_proxy::mode::forward);
+    std::int64_t first_read_at = 0;
+    bool const back = eventually(std::chrono::milliseconds(second_window + 2000), [&] {
+        if (read() != c.replica_2.port)
+            return false;
+        first_read_at = unix_ms();
+        return true;
+    }, 5ms);
+    if (!back)
+    {
+        auto const r = replica_2();
+        BOOST_FAIL("replica-2 served no read within 2 s after its second window ended (state "
+                   << r.state << ", quarantines " << r.quarantines << ", failures " << r.failures
+                   << ", connection attempts " << flaky.accepted() << ", open " << flaky.open_connections()
+                   << ", last_error: " << r.last_error << ")");
+    }
+    BOOST_CHECK_EQUAL(soci::routing.last_endpoint(sql), "replica-2");
+    BOOST_CHECK_MESSAGE(first_read_at >= second.quarantined_until_ms - 5,
+                        "replica-2 served a read " << second.quarantined_until_ms - first_read_at
+                                                   << " ms before its window ended");
+    auto const up = replica_2();
+    BOOST_CHECK_EQUAL(up.state, "up");
+    BOOST_CHECK_EQUAL(up.quarantined_until_ms, 0);
+    BOOST_CHECK_EQUAL(up.quarantines, 2u);
+    BOOST_CHECK_GE(up.statements, 1u);
+}
+
+// A replica that keeps failing its probes is quarantined again and again: the window doubles each time and
+// never exceeds retry_window_max (jitter included), and reads never see an error meanwhile.
+BOOST_AUTO_TEST_CASE(quarantine_window_doubles_up_to_retry_window_max)
+{
+    test_cluster const& c = cluster();
+    tcp_proxy dead(c.replica_2.port);
+    dead.set_mode(tcp_proxy::mode::reject);
+    config_spec spec;
+    spec.failures = 1;
+    spec.retry_window = 0.1;
+    spec.retry_window_max = 0.3;
+    spec.replicas = std::vector<replica_spec>{{"replica-1", c.replica_1.port, {}}, {"replica-2", dead.port(), {}}};
+    soci::session sql(routing_uri(spec));
+
+    std::vector<std::int64_t> windows;  // ms, as seen right after each new quarantine
+    std::uint64_t seen = 0;
+    int errors = 0;
+    auto const end = clock::now() + 2500ms;
+    while (clock::now() < end && windows.size() < 6)
+    {
+        try
+        {
+            int const port = read_port(sql);
+            BOOST_CHECK_NE(port, c.replica_2.port);
+        }
+        catch (std::exception const& e)
+        {
+            if (++errors <= 3)
+                BOOST_ERROR("a read failed: " << e.what());
+        }
+        auto const s = soci::routing.stats(sql);
+        auto const* r = find(s, "replica-2");
+        BOOST_REQUIRE(r != nullptr);
+        if (r->quarantines > seen)
+        {
+            seen = r->quarantines;
+            windows.push_back(r->quarantined_until_ms - unix_ms());
+        }
+        std::this_thread::sleep_for(2ms);
+    }
+    std::string list;
+    for (auto w : windows)
+        list += " " + std::to_string(w);
+    BOOST_TEST_MESSAGE("quarantine windows (ms):" << list);
+    BOOST_REQUIRE_MESSAGE(windows.size() >= 4, "only " << windows.size() << " quarantines in 2.5 s with "
+                                                       "retry_window = 0.1 s and retry_window_max = 0.3 s:" << list);
+    BOOST_CHECK_LE(windows[0], 120);              // 0.1 s + 20%
+    BOOST_CHECK_GE(windows[1], 160 - 60);         // 0.2 s - 20%, less the time to look
+    for (auto w : windows)
+        BOOST_CHECK_LE(w, 300);                   // never beyond retry_window_max
+    BOOST_CHECK_GE(windows.back(), 240 - 60);     // at the cap (0.3 s - 20%)
+}
+
+// A prepared read re-executed after its replica failed moves to the primary with no error, and back to the
+// replica when it has recovered (the proxies replay the statement on the new target).
+BOOST_AUTO_TEST_CASE(prepared_read_moves_off_a_failed_replica_between_executions)
+{
+    test_cluster const& c = cluster();
+    tcp_proxy flaky(c.replica_2.port);
+    config_spec spec;
+    spec.failures = 2;
+    spec.retry_window = 0.3;
+    spec.retry_window_max = 0.3;
+    spec.timeout = 1.0;
+    spec.replicas = std::vector<replica_spec>{{"replica-2", flaky.port(), {}}};
+    soci::session sql(routing_uri(spec));
+
+    int port = 0;
+    soci::statement st = (sql.prepare << "SELECT inet_server_port()", soci::into(port));
+    st.execute(true);
+    BOOST_CHECK_EQUAL(port, c.replica_2.port);
+
+    flaky.set_mode(tcp_proxy::mode::reject);
+    flaky.cut();
+    for (int i = 0; i < 5; ++i)
+    {
+        port = 0;
+        try
+        {
+            st.execute(true);
+        }
+        catch (std::exception const& e)
+        {
+            BOOST_ERROR("execution " << i << " of the prepared read failed: " << e.what());
+        }
+        BOOST_CHECK_EQUAL(port, c.primary.port);
+        BOOST_CHECK_EQUAL(soci::routing.last_endpoint(sql), "primary");
+    }
+    auto s = soci::routing.stats(sql);
+    auto const* r = find(s, "replica-2");
+    BOOST_REQUIRE(r != nullptr);
+    BOOST_CHECK_EQUAL(r->state, "quarantined");
+
+    flaky.set_mode(tcp_proxy::mode::forward);
+    bool const back = eventually(3s, [&] {
+        port = 0;
+        try
+        {
+            st.execute(true);
+        }
+        catch (std::exception const& e)
+        {
+            BOOST_ERROR("the prepared read failed while replica-2 came back: " << e.what());
+            return true;
+        }
+        return port == c.replica_2.port;
+    });
+    BOOST_CHECK_MESSAGE(back, "the prepared read did not return to replica-2 within 3 s");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

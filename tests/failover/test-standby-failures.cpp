@@ -1,0 +1,353 @@
+// soci-routing failover tests: standbys that crash or stop under load.
+
+#include <boost/test/unit_test.hpp>
+
+#include "failover-support.h"
+
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+using namespace failover_test;
+
+namespace
+{
+
+// Threads that read through their own routing sessions until stopped, counting where each read ran (by the
+// port the statement itself returned) in the phase the test is in. Joined on destruction, so a failed
+// BOOST_REQUIRE never leaves a thread running.
+class readers
+{
+public:
+    static constexpr int phases = 3;
+
+    readers(std::string uri, int threads) : uri_(std::move(uri))
+    {
+        for (int i = 0; i < threads; ++i)
+            threads_.emplace_back([this] { run(); });
+    }
+    ~readers() { stop(); }
+
+    void set_phase(int p) { phase_.store(p); }
+    void stop()
+    {
+        stop_.store(true);
+        for (auto& t : threads_)
+            if (t.joinable())
+                t.join();
+    }
+
+    int reads(int phase) const
+    {
+        int n = 0;
+        for (auto const& c : by_port_[phase])
+            n += c.load();
+        return n;
+    }
+    /// Reads of `phase` that ran on the server at `port`.
+    int reads(int phase, int port) const { return by_port_[phase][slot(port)].load(); }
+    int min_reads_per_thread() const
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        int m = 1 << 30;
+        for (int n : per_thread_)
+            m = std::min(m, n);
+        return per_thread_.size() == threads_.size() ? m : 0;
+    }
+    int errors() const { return errors_.load(); }
+    int mismatches() const { return mismatches_.load(); }
+    std::vector<std::string> samples() const
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return samples_;
+    }
+
+private:
+    static int slot(int port)
+    {
+        test_cluster const& c = cluster();
+        if (port == c.primary.port)
+            return 0;
+        if (port == c.replica_1.port)
+            return 1;
+        if (port == c.replica_2.port)
+            return 2;
+        return 3;
+    }
+
+    void note(std::string what)
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (samples_.size() < 10)
+            samples_.push_back(std::move(what));
+    }
+
+    void run()
+    {
+        std::size_t me;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            me = per_thread_.size();
+            per_thread_.push_back(0);
+        }
+        try
+        {
+            soci::session sql(uri_);
+            while (!stop_.load())
+            {
+                int const phase = phase_.load();
+                try
+                {
+                    int const port = read_port(sql);
+                    std::string const where = soci::routing.last_endpoint(sql);
+                    by_port_[phase][slot(port)].fetch_add(1);
+                    if (port_of_endpoint(where) != port)
+                    {
+                        mismatches_.fetch_add(1);
+                        note("last_endpoint() is \"" + where + "\" but the read ran on port " + std::to_string(port));
+                    }
+                    std::lock_guard<std::mutex> lock(mutex_);
+                    ++per_thread_[me];
+                }
+                catch (std::exception const& e)
+                {
+                    errors_.fetch_add(1);
+                    note(std::string("read failed in phase ") + std::to_string(phase) + ": " + e.what());
+                }
+                std::this_thread::sleep_for(1ms);  // a steady load, not a busy loop on a shared cluster
+            }
+        }
+        catch (std::exception const& e)
+        {
+            errors_.fetch_add(1);
+            note(std::string("opening a routing session failed: ") + e.what());
+        }
+    }
+
+    std::string const uri_;
+    std::vector<std::thread> threads_;
+    std::atomic<int> phase_{0};
+    std::atomic<bool> stop_{false};
+    std::array<std::array<std::atomic<int>, 4>, phases> by_port_{};
+    std::atomic<int> errors_{0};
+    std::atomic<int> mismatches_{0};
+    mutable std::mutex mutex_;
+    std::vector<int> per_thread_;
+    std::vector<std::string> samples_;
+};
+
+std::string join_lines(std::vector<std::string> const& lines)
+{
+    std::string out;
+    for (auto const& l : lines)
+        out += "\n  " + l;
+    return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(standby_failures)
+
+// SIGKILL of a standby while 4 threads read: every read still succeeds (a broken or refused replica read is
+// retried on the primary), and the standby takes reads again once it is back.
+BOOST_AUTO_TEST_CASE(killed_standby_causes_no_application_errors)
+{
+    test_cluster const& c = cluster();
+    config_spec spec;
+    spec.failures = 2;
+    spec.retry_window = 0.3;
+    spec.retry_window_max = 1.0;
+    spec.timeout = 1.0;
+    std::string const uri = routing_uri(spec);
+    soci::session observer(uri);
+
+    node_guard nodes;  // declared before the readers: they are joined first, then the standby restarted
+    readers load(uri, 4);
+
+    // Phase 0: both standbys serve reads.
+    bool const warm = eventually(10s, [&] {
+        return load.min_reads_per_thread() >= 20 && load.reads(0, c.replica_1.port) > 0
+            && load.reads(0, c.replica_2.port) > 0;
+    });
+    BOOST_REQUIRE_MESSAGE(warm, "the 4 readers did not read from both standbys within 10 s; errors: "
+                                    << load.errors() << join_lines(load.samples()));
+
+    // Phase 1: replica-1 is killed (SIGKILL of its postmaster; its connections break). Reads that start
+    // while the script runs still count as phase 0: the server may not be dead yet.
+    BOOST_REQUIRE(nodes.kill("pg-replica-1"));
+    load.set_phase(1);
+    bool const tried = eventually(5s, [&] {
+        auto const s = soci::routing.stats(observer);
+        auto const* r1 = find(s, "replica-1");
+        return load.reads(1) >= 100 && r1 != nullptr && r1->failures >= 1;
+    });
+    BOOST_CHECK_MESSAGE(tried, "within 5 s of the kill, replica-1 recorded no failure (or fewer than 100 reads ran)");
+
+    // Phase 2: replica-1 restarts (start-node returns once it replicates again; it may take reads before).
+    load.set_phase(2);
+    BOOST_REQUIRE(nodes.start("pg-replica-1"));
+    bool const used_again = eventually(10s, [&] { return load.reads(2, c.replica_1.port) > 0; });
+    load.stop();
+
+    BOOST_TEST_MESSAGE("reads per phase (primary/replica-1/replica-2): "
+                       << load.reads(0, c.primary.port) << "/" << load.reads(0, c.replica_1.port) << "/"
+                       << load.reads(0, c.replica_2.port) << ", " << load.reads(1, c.primary.port) << "/"
+                       << load.reads(1, c.replica_1.port) << "/" << load.reads(1, c.replica_2.port) << ", "
+                       << load.reads(2, c.primary.port) << "/" << load.reads(2, c.replica_1.port) << "/"
+                       << load.reads(2, c.replica_2.port));
+    BOOST_CHECK_MESSAGE(load.errors() == 0, load.errors() << " reads reached the application as errors:"
+                                                          << join_lines(load.samples()));
+    BOOST_CHECK_MESSAGE(load.mismatches() == 0,
+                        "last_endpoint() disagreed with where the read ran:" << join_lines(load.samples()));
+    BOOST_CHECK_MESSAGE(load.reads(1, c.replica_1.port) == 0,
+                        "reads were served by replica-1's port after it was killed: the kill did not happen");
+    BOOST_CHECK_MESSAGE(load.reads(1) > 0, "no read completed while replica-1 was down");
+    BOOST_CHECK_MESSAGE(used_again, "replica-1 served no read within 10 s after its restart");
+
+    auto const s = soci::routing.stats(observer);
+    auto const* r1 = find(s, "replica-1");
+    BOOST_REQUIRE(r1 != nullptr);
+    BOOST_TEST_MESSAGE("replica-1 after the kill: state " << r1->state << ", failures " << r1->failures
+                                                          << ", fallbacks " << r1->fallbacks << ", quarantines "
+                                                          << r1->quarantines << ", last_error: " << r1->last_error);
+    BOOST_CHECK_GE(r1->failures, 1u);
+    BOOST_CHECK_MESSAGE(r1->fallbacks >= 1, "no replica-1 read was counted as retried on the primary");
+    BOOST_CHECK_MESSAGE(!contains(r1->last_error, c.primary.password), "last_error shows the password");
+    BOOST_CHECK_MESSAGE(eventually(3s, [&] {
+                            auto const now = soci::routing.stats(observer);
+                            auto const* r = find(now, "replica-1");
+                            return r != nullptr && r->state == "up";
+                        }),
+                        "replica-1 is not \"up\" in stats after serving reads again");
+}
+
+// Both standbys stopped: reads run on the primary with no error, stats and check report the standbys, and
+// reads return to them when they are back.
+BOOST_AUTO_TEST_CASE(stopped_standbys_send_reads_to_primary_and_check_reports_them)
+{
+    test_cluster const& c = cluster();
+    config_spec spec;
+    spec.failures = 1;
+    spec.retry_window = 0.3;
+    spec.retry_window_max = 0.6;
+    spec.timeout = 1.0;
+    std::string const path = write_config(spec);
+    soci::session sql(routing_uri(path));
+    config_spec strict = spec;
+    strict.fallback = false;
+    std::string const strict_path = write_config(strict);
+
+    std::set<int> before;
+    for (int i = 0; i < 10; ++i)
+        before.insert(read_port(sql));
+    BOOST_REQUIRE_MESSAGE(before.count(c.replica_1.port) && before.count(c.replica_2.port),
+                          "10 reads did not use both standbys before the test stopped them");
+
+    node_guard nodes;
+    BOOST_REQUIRE(nodes.stop("pg-replica-1"));
+    BOOST_REQUIRE(nodes.stop("pg-replica-2"));
+
+    int failed = 0;
+    for (int i = 0; i < 20; ++i)
+    {
+        try
+        {
+            int const port = read_port(sql);
+            BOOST_CHECK_EQUAL(port, c.primary.port);
+            BOOST_CHECK_EQUAL(soci::routing.last_endpoint(sql), "primary");
+        }
+        catch (std::exception const& e)
+        {
+            if (++failed <= 3)
+                BOOST_ERROR("a read failed with both standbys down (fallback = true): " << e.what());
+        }
+    }
+    BOOST_CHECK_EQUAL(failed, 0);
+
+    auto const s = soci::routing.stats(sql);
+    BOOST_REQUIRE_EQUAL(s.endpoints.size(), 3u);
+    auto const* p = find(s, "primary");
+    BOOST_REQUIRE(p != nullptr);
+    BOOST_CHECK_MESSAGE(p->statements >= 20, "the primary counts " << p->statements
+                                                                   << " statements after serving 20 reads");
+    for (char const* name : {"replica-1", "replica-2"})
+    {
+        BOOST_TEST_CONTEXT(name)
+        {
+            auto const* r = find(s, name);
+            BOOST_REQUIRE(r != nullptr);
+            BOOST_CHECK_NE(r->state, "up");
+            BOOST_CHECK_GE(r->failures, 1u);
+            BOOST_CHECK_GE(r->quarantines, 1u);  // failures = 1
+            BOOST_CHECK(!r->last_error.empty());
+            BOOST_CHECK(!contains(r->last_error, c.primary.password));
+        }
+    }
+
+    // Readiness: the primary is ready and reads are servable through fallback; the standbys are reported.
+    soci::routing_check const ready = soci::routing.check(sql);
+    BOOST_CHECK(ready.primary_ready);
+    BOOST_CHECK(ready.reads_servable);
+    BOOST_CHECK(ready.ready());
+    BOOST_REQUIRE_EQUAL(ready.endpoints.size(), 3u);
+    BOOST_CHECK(ready.endpoints[0].reachable);
+    BOOST_CHECK(ready.endpoints[0].role_ok);
+    for (char const* name : {"replica-1", "replica-2"})
+    {
+        BOOST_TEST_CONTEXT(name)
+        {
+            auto const* e = find(ready, name);
+            BOOST_REQUIRE(e != nullptr);
+            BOOST_CHECK(!e->reachable);
+            BOOST_CHECK(!e->role_ok);
+            BOOST_CHECK(!e->error.empty());
+            BOOST_CHECK(!contains(e->error, c.primary.password));
+            BOOST_CHECK(contains(ready.to_text(), name));
+        }
+    }
+    BOOST_CHECK(!contains(ready.to_text(), c.primary.password));
+    BOOST_CHECK(!contains(ready.to_json(), c.primary.password));
+
+    // Without fallback, the same cluster cannot serve reads: not ready, and a read is an error.
+    soci::routing_check const strict_check = soci::routing.check(strict_path);
+    BOOST_CHECK(strict_check.primary_ready);
+    BOOST_CHECK(!strict_check.reads_servable);
+    BOOST_CHECK(!strict_check.ready());
+    BOOST_CHECK(contains(strict_check.to_text(), "not ready"));
+    {
+        soci::session strict_sql(routing_uri(strict_path));
+        try
+        {
+            int const port = read_port(strict_sql);
+            BOOST_ERROR("a read with no standby and fallback = false succeeded, on port " << port);
+        }
+        catch (soci::soci_error const& e)
+        {
+            BOOST_TEST_MESSAGE("read without fallback: " << e.what());
+            BOOST_CHECK(contains(e.what(), "replica"));
+            BOOST_CHECK(!contains(e.what(), c.primary.password));
+        }
+    }
+
+    // Back: reads go to both standbys again.
+    BOOST_REQUIRE(nodes.start("pg-replica-1"));
+    BOOST_REQUIRE(nodes.start("pg-replica-2"));
+    std::set<int> after;
+    bool const back = eventually(15s, [&] {
+        try
+        {
+            after.insert(read_port(sql));
+        }
+        catch (std::exception const& e)
+        {
+            BOOST_ERROR("a read failed while the standbys came back: " << e.what());
+            return true;
+        }
+        return after.count(c.replica_1.port) && after.count(c.replica_2.port);
+    });
+    BOOST_CHECK_MESSAGE(back, "reads did not return to both standbys within 15 s of their restart");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
