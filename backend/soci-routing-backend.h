@@ -340,6 +340,23 @@ private:
     std::vector<routing_element*> elements_;  ///< in definition order
 };
 
+/// Cleans up and destroys an element proxy's inner element. Never throws: its connection may be broken, and the
+/// element is gone either way.
+template <typename Element>
+void discard_inner_element(std::unique_ptr<Element>& inner) noexcept
+{
+    if (!inner)
+        return;
+    try
+    {
+        inner->clean_up();
+    }
+    catch (...)
+    {
+    }
+    inner.reset();
+}
+
 class routing_standard_into_type_backend : public soci::details::standard_into_type_backend,
                                            public routing_element
 {

@@ -163,17 +163,7 @@ void routing_vector_use_type_backend::clean_up()
 
 void routing_vector_use_type_backend::drop_inner() noexcept
 {
-    if (inner_)
-    {
-        try
-        {
-            inner_->clean_up();
-        }
-        catch (...)
-        {
-        }
-        inner_.reset();
-    }
+    discard_inner_element(inner_);
 }
 
 void routing_vector_use_type_backend::replay_definition(statement_backend& inner)
