@@ -8,10 +8,38 @@
 
 #include <soci/soci.h>
 
+#include <climits>
+#include <cstdlib>
+#include <dlfcn.h>
 #include <set>
 #include <string>
 
 using namespace routing_test;
+
+namespace
+{
+std::string real_path(std::string const& path)
+{
+    char buf[PATH_MAX];
+    return realpath(path.c_str(), buf) != nullptr ? std::string(buf) : path;
+}
+} // namespace
+
+// SOCI tries a bare dlopen() before SOCI_BACKENDS_PATH: an installed copy of the plugin (ci/demo installs one)
+// would be tested instead of this build's, unless the test environment puts this build first.
+BOOST_AUTO_TEST_CASE(the_plugin_loaded_by_name_is_this_build_s)
+{
+    servers srv;
+    soci::session sql("routing://" + routing_cs("sticky=0"));
+    void* handle = dlopen("libsoci_routing.so.4.0", RTLD_LAZY | RTLD_NOLOAD);
+    BOOST_TEST_REQUIRE(handle != nullptr, "SOCI did not load libsoci_routing.so.4.0");
+    void* factory = dlsym(handle, "factory_routing");
+    BOOST_TEST_REQUIRE(factory != nullptr);
+    Dl_info info{};
+    BOOST_TEST_REQUIRE(dladdr(factory, &info) != 0);
+    BOOST_TEST(real_path(info.dli_fname) == real_path(SOCI_ROUTING_PLUGIN_FILE));
+    dlclose(handle);
+}
 
 BOOST_AUTO_TEST_CASE(plain_soci_session_by_name_routes_reads_and_writes)
 {
