@@ -9,8 +9,8 @@
 //   point-prepared   the same as point, one soci::statement prepared per thread and re-executed
 //   mixed-prepared   the same as mixed, two prepared statements per thread
 // aid is uniform over 1..--rows. Reported: ops/s, p50/p99 latency (µs), errors, and the process's CPU
-// time (getrusage user+sys) per statement in µs: the client-side cost of a statement, which is what the
-// routing backend adds to.
+// time (getrusage user+sys, and each apart) per statement in µs: the client-side cost of a statement, which is
+// what the routing backend adds to; and involuntary context switches per statement.
 #include <soci/soci.h>
 
 #include <CLI/CLI.hpp>
@@ -87,12 +87,14 @@ std::string mask_password(std::string s) {
 
 struct cpu_split {
     double user = 0, sys = 0;
+    long involuntary_switches = 0;  ///< preemptions: on a small machine, clients and servers share the cores
 };
 cpu_split cpu_now() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     return {static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) / 1e6,
-            static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) / 1e6};
+            static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) / 1e6,
+            ru.ru_nivcsw};
 }
 
 void worker(options const& opt, int index, start_gate& gate, thread_result& out) {
@@ -329,7 +331,8 @@ int main(int argc, char** argv) {
     double const p99 = percentile_us(all, 0.99);
     double const cpu_user = cpu1.user - cpu0.user;
     double const cpu_sys = cpu1.sys - cpu0.sys;
-    double const cpu_us_per_op = ops == 0 ? 0.0 : (cpu_user + cpu_sys) * 1e6 / static_cast<double>(ops);
+    auto const per_op = [ops](double v) { return ops == 0 ? 0.0 : v / static_cast<double>(ops); };
+    double const cpu_us_per_op = per_op((cpu_user + cpu_sys) * 1e6);
 
     if (opt.json) {
         nlohmann::json j{{"label", opt.label},
@@ -352,6 +355,10 @@ int main(int argc, char** argv) {
                          {"cpu_user_s", cpu_user},
                          {"cpu_sys_s", cpu_sys},
                          {"cpu_us_per_op", cpu_us_per_op},
+                         {"user_us_per_op", per_op(cpu_user * 1e6)},
+                         {"sys_us_per_op", per_op(cpu_sys * 1e6)},
+                         {"involuntary_switches_per_op",
+                          per_op(static_cast<double>(cpu1.involuntary_switches - cpu0.involuntary_switches))},
                          {"first_error", first_error}};
         std::puts(j.dump().c_str());
     } else {
