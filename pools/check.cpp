@@ -6,6 +6,7 @@
 #include <soci/mysql/soci-mysql.h>
 
 #include <future>
+#include <optional>
 #include <thread>
 
 namespace soci_routing
@@ -34,7 +35,7 @@ struct primary_position
 {
     long long lsn = -1;       // PostgreSQL
     clock::time_point when{};
-    std::string gtid;         // MariaDB
+    std::optional<detail::gtid_position> gtid;  // MariaDB
 };
 
 soci::routing_endpoint_check check_primary(endpoint_config const& ep, primary_position& position)
@@ -56,6 +57,7 @@ soci::routing_endpoint_check check_primary(endpoint_config const& ep, primary_po
                 soci::into(in_recovery), soci::into(read_only), soci::into(lsn, lsn_ind);
             r.latency_ms = ms_since(start);
             r.reachable = true;
+            r.read_only = in_recovery != 0 || read_only == "on";
             if (in_recovery != 0)
                 r.error = "in recovery: this server is a standby, not a writable primary";
             else if (read_only == "on")
@@ -78,16 +80,20 @@ soci::routing_endpoint_check check_primary(endpoint_config const& ep, primary_po
             {
                 *sql << "SELECT @@global.super_read_only", soci::into(super_read_only);
             }
-            catch (soci::mysql_soci_error const&)
+            catch (soci::mysql_soci_error const& e)
             {
+                if (e.err_num_ >= 2000)  // the connection, not the missing variable
+                    throw;
                 super_read_only = 0;  // MariaDB has no super_read_only
             }
+            r.read_only = read_only != 0 || super_read_only != 0;
             if (read_only != 0)
-                r.error = "@@read_only is on";
+                r.error = "@@read_only is on: not a writable primary";
             else if (super_read_only != 0)
-                r.error = "@@super_read_only is on";
+                r.error = "@@super_read_only is on: not a writable primary";
             r.role_ok = r.error.empty();
             position.gtid = detail::mysql_primary_gtid(*sql);
+            position.when = clock::now();
         }
     }
     catch (std::exception const& e)
@@ -113,6 +119,7 @@ soci::routing_endpoint_check check_replica(endpoint_config const& ep, primary_po
             auto pos = detail::pg_replica_position(*sql, position.lsn, replay);
             r.latency_ms = ms_since(start);
             r.reachable = true;
+            r.read_only = pos.in_recovery;
             r.role_ok = pos.in_recovery;
             r.lag_seconds = pos.lag_seconds;
             // Behind the position the primary reported a moment ago: the replay of the last few records
@@ -134,10 +141,23 @@ soci::routing_endpoint_check check_replica(endpoint_config const& ep, primary_po
             *sql << "SELECT @@global.read_only", soci::into(read_only);
             r.latency_ms = ms_since(start);
             r.reachable = true;
-            auto pos = detail::mysql_replica_position(*sql, position.gtid);
-            r.role_ok = read_only != 0 && pos.in_recovery;
+            r.read_only = read_only != 0;
+            auto const* primary = position.gtid ? &*position.gtid : nullptr;
+            auto pos = detail::mysql_replica_position(*sql, primary);
             r.lag_seconds = pos.lag_seconds;
-            if (read_only == 0)
+            // As for PostgreSQL: a running replica a few transactions behind the position just read may be
+            // applying them; ask again briefly.
+            for (int i = 0; i < 10 && pos.replicating && !pos.caught_up && primary != nullptr; ++i)
+            {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                pos = detail::mysql_replica_position(*sql, primary);
+                r.lag_seconds = pos.caught_up ? std::chrono::duration<double>(clock::now() - position.when).count()
+                                              : pos.lag_seconds;
+            }
+            // A replica serves reads only while it follows the primary: with a thread stopped (or no
+            // replication at all) its data grows older without bound, whatever its lag says now.
+            r.role_ok = r.read_only && pos.in_recovery && pos.replicating;
+            if (!r.read_only)
                 r.error = "@@read_only is off: this server is writable, not a replica";
             if (!pos.note.empty())
                 r.error += (r.error.empty() ? "" : "; ") + pos.note;

@@ -30,8 +30,10 @@ bool pg_connection_bad(soci::session* inner)
 failure_class classify_sqlstate(std::string const& state)
 {
     // Class 08: connection exceptions. 57P01/57P02: the server is shutting down (admin, crash);
-    // 57P03: it cannot accept connections now (starting up, recovering).
-    if (state.compare(0, 2, "08") == 0 || state == "57P01" || state == "57P02" || state == "57P03")
+    // 57P03: it cannot accept connections now (starting up, recovering); 57P05: it closed an idle session
+    // (idle_session_timeout).
+    if (state.compare(0, 2, "08") == 0 || state == "57P01" || state == "57P02" || state == "57P03"
+        || state == "57P05")
         return failure_class::connection;
     // 57014: statement timeout or cancel; 40001: serialization failure, which a hot standby also raises
     // for a recovery conflict; 25006: read-only transaction. The primary may well succeed.

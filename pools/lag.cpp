@@ -3,8 +3,12 @@
 // PostgreSQL: a standby that has replayed the primary's current WAL position has no lag, however long ago
 // the last transaction was (an idle primary must not make its replicas look stale). A standby that is behind
 // is as late as the moment the primary first reached a position the standby has not replayed yet: the probe
-// keeps a short history of the primary's positions to know that moment. MariaDB/MySQL: equal GTID positions
-// mean no lag; otherwise Seconds_Behind_Master (NULL: replication is not running).
+// keeps a short history of the primary's positions to know that moment. MariaDB the same way, by GTID
+// positions: a replica whose @@gtid_slave_pos covers the primary's @@gtid_binlog_pos has no lag; one that
+// lacks a transaction is as late as the moment the probe first saw the primary with it. That holds while the
+// SQL thread is stopped, when Seconds_Behind_Master is NULL; Seconds_Behind_Master (whole seconds) only
+// counts when the replica was behind before the probe's first sample. MySQL proper (no MariaDB GTID
+// positions): Seconds_Behind_Master alone, and NULL (replication stopped) means lagging.
 
 #include "pools-detail.h"
 
@@ -13,6 +17,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <optional>
 
 namespace soci_routing
@@ -92,27 +97,103 @@ replica_position pg_replica_position(soci::session& sql, long long primary_lsn, 
     return pos;
 }
 
-std::string mysql_primary_gtid(soci::session& sql)
+std::optional<gtid_position> parse_gtid_position(std::string const& text)
 {
-    std::string gtid;
+    gtid_position out;
+    std::size_t at = 0;
+    auto skip_space = [&] {
+        while (at < text.size() && (text[at] == ' ' || text[at] == '\n' || text[at] == '\t' || text[at] == '\r'))
+            ++at;
+    };
+    // One unsigned number no greater than `limit` at `at`.
+    auto number = [&](std::uint64_t& value, std::uint64_t limit) {
+        std::size_t const begin = at;
+        value = 0;
+        for (; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at)
+        {
+            auto const digit = static_cast<std::uint64_t>(text[at] - '0');
+            if (value > (limit - digit) / 10)
+                return false;
+            value = value * 10 + digit;
+        }
+        return at > begin;
+    };
+    skip_space();
+    if (at == text.size())
+        return out;
+    for (;;)
+    {
+        std::uint64_t domain = 0;
+        std::uint64_t server = 0;
+        std::uint64_t seq = 0;
+        std::uint64_t const u32 = 0xffffffffu;
+        if (!number(domain, u32) || at == text.size() || text[at++] != '-')
+            return std::nullopt;
+        if (!number(server, u32) || at == text.size() || text[at++] != '-')
+            return std::nullopt;
+        if (!number(seq, std::numeric_limits<std::uint64_t>::max()))
+            return std::nullopt;
+        auto& slot = out[static_cast<std::uint32_t>(domain)];
+        slot = std::max(slot, seq);
+        skip_space();
+        if (at == text.size())
+            return out;
+        if (text[at++] != ',')
+            return std::nullopt;
+        skip_space();
+    }
+}
+
+bool gtid_covers(gtid_position const& replica, gtid_position const& primary)
+{
+    for (auto const& [domain, seq] : primary)
+    {
+        auto const it = replica.find(domain);
+        if (seq > 0 && (it == replica.end() || it->second < seq))
+            return false;
+    }
+    return true;
+}
+
+namespace
+{
+
+/// A GTID position variable of the server; nullopt when the server has no such variable or it is not a
+/// MariaDB position. Connection errors propagate.
+std::optional<gtid_position> read_gtid_variable(soci::session& sql, char const* query)
+{
+    std::string text;
     soci::indicator ind = soci::i_ok;
     try
     {
-        sql << "SELECT @@gtid_current_pos", soci::into(gtid, ind);
+        sql << query, soci::into(text, ind);
     }
-    catch (soci::mysql_soci_error const&)
+    catch (soci::mysql_soci_error const& e)
     {
-        return {};  // MySQL proper has no @@gtid_current_pos: Seconds_Behind_Master alone then
+        if (e.err_num_ >= 2000)  // client errors: the connection, not the variable
+            throw;
+        return std::nullopt;  // 1193, unknown system variable: MySQL proper
     }
-    return ind == soci::i_ok ? gtid : std::string();
+    if (ind != soci::i_ok)
+        return gtid_position{};
+    return parse_gtid_position(text);
 }
 
-replica_position mysql_replica_position(soci::session& sql, std::string const& primary_gtid)
+} // namespace
+
+std::optional<gtid_position> mysql_primary_gtid(soci::session& sql)
+{
+    return read_gtid_variable(sql, "SELECT @@global.gtid_binlog_pos");
+}
+
+replica_position mysql_replica_position(soci::session& sql, gtid_position const* primary)
 {
     replica_position pos;
     std::optional<std::string> behind;
-    std::optional<std::string> io;
-    std::optional<std::string> sql_running;
+    std::string io;
+    std::string sql_running;
+    std::string io_error;
+    std::string sql_error;
     bool have_status = false;
     {
         soci::rowset<soci::row> rows = (sql.prepare << "SHOW SLAVE STATUS");
@@ -120,8 +201,10 @@ replica_position mysql_replica_position(soci::session& sql, std::string const& p
         {
             have_status = true;
             behind = column_text(r, "Seconds_Behind_Master");
-            io = column_text(r, "Slave_IO_Running");
-            sql_running = column_text(r, "Slave_SQL_Running");
+            io = column_text(r, "Slave_IO_Running").value_or("?");
+            sql_running = column_text(r, "Slave_SQL_Running").value_or("?");
+            io_error = column_text(r, "Last_IO_Error").value_or("");
+            sql_error = column_text(r, "Last_SQL_Error").value_or("");
             break;
         }
     }
@@ -132,32 +215,25 @@ replica_position mysql_replica_position(soci::session& sql, std::string const& p
         pos.note = "no replication configured (SHOW SLAVE STATUS is empty)";
         return pos;
     }
-    if (!primary_gtid.empty())
+    pos.replicating = io == "Yes" && sql_running == "Yes";
+    if (!pos.replicating)
     {
-        std::string replica_gtid;
-        soci::indicator ind = soci::i_ok;
-        try
-        {
-            sql << "SELECT @@gtid_slave_pos", soci::into(replica_gtid, ind);
-        }
-        catch (soci::mysql_soci_error const&)
-        {
-            ind = soci::i_null;
-        }
-        if (ind == soci::i_ok && replica_gtid == primary_gtid)
-        {
-            pos.caught_up = true;
-            pos.lag_seconds = 0;
-        }
+        // Named after the columns an operator looks at; "not running" also when the IO thread is still
+        // "Connecting".
+        pos.note = "replication is not running: Slave_IO_Running=" + io + ", Slave_SQL_Running=" + sql_running;
+        if (!io_error.empty())
+            pos.note += "; Last_IO_Error: " + one_line(io_error);
+        if (!sql_error.empty())
+            pos.note += "; Last_SQL_Error: " + one_line(sql_error);
     }
-    if (!behind)
+    pos.gtid = read_gtid_variable(sql, "SELECT @@global.gtid_slave_pos");
+    if (primary != nullptr && pos.gtid && gtid_covers(*pos.gtid, *primary))
     {
-        pos.replicating = false;
-        pos.note = "replication is not running (Slave_IO_Running " + io.value_or("?") + ", Slave_SQL_Running "
-            + sql_running.value_or("?") + ")";
+        pos.caught_up = true;
+        pos.lag_seconds = 0;
         return pos;
     }
-    if (!pos.caught_up)
+    if (behind)
     {
         try
         {
@@ -177,11 +253,53 @@ struct lag_prober::impl
 {
     explicit impl(cluster_config const& c) : config(c), replicas(c.replicas.size()) {}
 
+    /// Seconds since the primary first showed a position the replica (at `replayed`) lacks; -1 when the
+    /// history does not know one.
+    double pg_behind_since(long long replayed, clock::time_point now) const
+    {
+        for (auto const& sample : history)
+            if (sample.second > replayed)
+                return std::chrono::duration<double>(now - sample.first).count();
+        return -1;
+    }
+    /// The same for a MariaDB replica at `applied`; `oldest` tells whether the sample found is the oldest
+    /// the history holds (the replica may have been behind before the probe saw the primary).
+    double gtid_behind_since(gtid_position const& applied, clock::time_point now, bool& oldest) const
+    {
+        oldest = false;
+        for (auto const& sample : gtid_history)
+        {
+            if (!gtid_covers(applied, sample.second))
+            {
+                oldest = &sample == &gtid_history.front();
+                return std::chrono::duration<double>(now - sample.first).count();
+            }
+        }
+        return -1;
+    }
+    /// Records the primary's GTID position: a new sample when it moved on, a fresh history when it went
+    /// back (RESET MASTER, another server promoted).
+    void record(gtid_position const& position, clock::time_point now)
+    {
+        if (!gtid_history.empty())
+        {
+            gtid_position const& last = gtid_history.back().second;
+            bool const ahead = gtid_covers(position, last);
+            if (ahead && gtid_covers(last, position))
+                return;  // unchanged
+            if (!ahead)
+                gtid_history.clear();
+        }
+        gtid_history.emplace_back(now, position);
+    }
+
     cluster_config const config;
     std::unique_ptr<soci::session> primary;
     std::vector<std::unique_ptr<soci::session>> replicas;
-    // When the primary first reached each WAL position seen (PostgreSQL), oldest first.
+    // When the primary was first seen at each position, oldest first: WAL positions (PostgreSQL), GTID
+    // positions (MariaDB).
     std::deque<std::pair<clock::time_point, long long>> history;
+    std::deque<std::pair<clock::time_point, gtid_position>> gtid_history;
 };
 
 lag_prober::lag_prober(cluster_config const& config) : impl_(std::make_unique<impl>(config)) {}
@@ -195,7 +313,6 @@ void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoin
     (void)primary;
 
     long long primary_lsn = -1;
-    std::string primary_gtid;
     try
     {
         if (!d.primary)
@@ -207,15 +324,19 @@ void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoin
             if (d.history.empty() || primary_lsn > d.history.back().second)
                 d.history.emplace_back(now, primary_lsn);
         }
-        else
-            primary_gtid = mysql_primary_gtid(*d.primary);
+        else if (auto gtid = mysql_primary_gtid(*d.primary))
+            d.record(*gtid, clock::now());
     }
     catch (std::exception const&)
     {
         d.primary.reset();  // reconnect next round
     }
+    // Without the primary this round, a MariaDB replica is still compared with the last position seen:
+    // missing a transaction the primary had then is lag since then, at least.
+    gtid_position const* reference = d.gtid_history.empty() ? nullptr : &d.gtid_history.back().second;
 
     long long oldest_replay = primary_lsn;
+    std::vector<gtid_position> applied;  // MariaDB: the replicas' positions this round
     for (std::size_t i = 0; i < replicas.size() && i < d.replicas.size(); ++i)
     {
         endpoint_pool& pool = *replicas[i];
@@ -231,26 +352,42 @@ void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoin
                 if (pos.in_recovery && !pos.caught_up && primary_lsn >= 0 && replay >= 0)
                 {
                     // Since when has the primary been at a position this replica has not replayed?
-                    auto const now = clock::now();
-                    for (auto const& sample : d.history)
-                    {
-                        if (sample.second > replay)
-                        {
-                            lag = std::chrono::duration<double>(now - sample.first).count();
-                            break;
-                        }
-                    }
+                    double const since = d.pg_behind_since(replay, clock::now());
+                    if (since >= 0)
+                        lag = since;
                     oldest_replay = std::min(oldest_replay, replay);
                 }
                 pool.set_lag(pos.in_recovery ? lag : -1, pos.in_recovery && lag > max_lag);
+                continue;
             }
-            else
+            replica_position pos = mysql_replica_position(*d.replicas[i], reference);
+            if (!pos.in_recovery)
             {
-                replica_position pos = mysql_replica_position(*d.replicas[i], primary_gtid);
-                // A replica that is not replicating serves ever older data: never within max_lag.
-                bool const lagging = !pos.replicating ? !pos.caught_up : pos.lag_seconds > max_lag;
-                pool.set_lag(pos.lag_seconds, lagging);
+                // No replication configured: its data never moves on.
+                pool.set_lag(-1, true);
+                continue;
             }
+            if (reference != nullptr && pos.gtid)
+            {
+                // Since when has the primary had a transaction this replica has not applied? Unlike
+                // Seconds_Behind_Master, this is known while the SQL thread is stopped, and it is not
+                // rounded to whole seconds of event timestamps: Seconds_Behind_Master only counts when the
+                // replica was already behind at the probe's first sample.
+                double lag = 0;
+                if (!pos.caught_up)
+                {
+                    bool oldest = false;
+                    lag = d.gtid_behind_since(*pos.gtid, clock::now(), oldest);
+                    if (lag < 0 || oldest)
+                        lag = std::max(lag, pos.lag_seconds);
+                }
+                applied.push_back(*pos.gtid);
+                pool.set_lag(lag, lag > max_lag);
+                continue;
+            }
+            // No GTID positions to compare (MySQL proper): Seconds_Behind_Master alone; NULL while
+            // replication is stopped, when the replica falls behind without bound.
+            pool.set_lag(pos.lag_seconds, pos.lag_seconds >= 0 ? pos.lag_seconds > max_lag : !pos.replicating);
         }
         catch (std::exception const&)
         {
@@ -264,6 +401,16 @@ void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoin
         d.history.pop_front();
     while (d.history.size() > 4096)
         d.history.pop_front();
+    auto const covered_by_all = [&applied](gtid_position const& p) {
+        for (auto const& a : applied)
+            if (!gtid_covers(a, p))
+                return false;
+        return true;
+    };
+    while (d.gtid_history.size() > 1 && covered_by_all(d.gtid_history[1].second))
+        d.gtid_history.pop_front();
+    while (d.gtid_history.size() > 4096)
+        d.gtid_history.pop_front();
 }
 
 } // namespace detail

@@ -9,6 +9,8 @@
 #include <soci/soci.h>
 
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,14 +28,27 @@ std::unique_ptr<soci::session> open_session(endpoint_config const& endpoint);
 /// A redacted, single-line version of an error message (for stats, check reports and logs).
 std::string one_line(std::string const& message);
 
+/// A MariaDB GTID position (`@@gtid_binlog_pos`, `@@gtid_slave_pos`: `0-1-14,1-2-7`) as the highest sequence
+/// number of each replication domain. Within a domain sequence numbers only grow, whichever server wrote them.
+using gtid_position = std::map<std::uint32_t, std::uint64_t>;
+
+/// Parses a MariaDB GTID position; the empty text is the empty position. nullopt for anything else (MySQL's
+/// `uuid:1-5` sets, say).
+std::optional<gtid_position> parse_gtid_position(std::string const& text);
+
+/// True when `replica` has applied every transaction `primary` names: each domain of `primary` is in
+/// `replica` at a sequence number at least as high.
+bool gtid_covers(gtid_position const& replica, gtid_position const& primary);
+
 /// The replication state of a replica as one probe saw it.
 struct replica_position
 {
     bool in_recovery = false;      ///< PostgreSQL: pg_is_in_recovery(); MySQL: replica status present
     bool caught_up = false;        ///< has replayed everything the primary had when it was asked
     double lag_seconds = -1;       ///< -1 when unknown
-    bool replicating = true;       ///< MySQL: Seconds_Behind_Master is not NULL
-    std::string note;              ///< why the lag is unknown, or that replay is paused
+    bool replicating = true;       ///< MySQL: replication configured, IO and SQL threads both running
+    std::optional<gtid_position> gtid;  ///< MariaDB: the replica's @@gtid_slave_pos, when readable
+    std::string note;              ///< why the lag is unknown, that replay is paused, that replication stopped
 };
 
 /// PostgreSQL: the primary's current WAL position, in bytes from 0/0. Throws on error.
@@ -43,10 +58,13 @@ long long pg_primary_lsn(soci::session& sql);
 /// Also returns the replay position in `replay_lsn` (-1 when not in recovery).
 replica_position pg_replica_position(soci::session& sql, long long primary_lsn, long long& replay_lsn);
 
-/// MySQL/MariaDB: the primary's GTID position (@@gtid_current_pos); empty when unavailable.
-std::string mysql_primary_gtid(soci::session& sql);
-/// MySQL/MariaDB: a replica's state from SHOW SLAVE STATUS, compared with `primary_gtid` when not empty.
-replica_position mysql_replica_position(soci::session& sql, std::string const& primary_gtid);
+/// MariaDB: the primary's GTID position (@@gtid_binlog_pos: what its replicas fetch); nullopt where the
+/// server has none (MySQL proper). Throws on a connection error.
+std::optional<gtid_position> mysql_primary_gtid(soci::session& sql);
+/// MySQL/MariaDB: a replica's state from SHOW SLAVE STATUS and @@gtid_slave_pos, compared with `primary`
+/// when given. When not caught up, `lag_seconds` is Seconds_Behind_Master (-1 while it is NULL); callers
+/// with a history of primary positions refine it.
+replica_position mysql_replica_position(soci::session& sql, gtid_position const* primary);
 
 /// Measures the replication lag of a cluster's replicas with its own connections (not the pools'), and
 /// tells each replica pool. Used by one thread at a time (the cluster's housekeeping thread).

@@ -196,16 +196,17 @@ std::string status_of(routing_endpoint_check const& e)
 {
     if (!e.reachable)
         return "unreachable";
-    return e.role_ok ? "ok" : "wrong role";
+    if (e.role_ok)
+        return "ok";
+    // A read-only replica that is not OK is in the right role but does not follow its primary.
+    return e.role == "replica" && e.read_only ? "not replicating" : "wrong role";
 }
 
 std::string role_word(routing_endpoint_check const& e)
 {
     if (!e.reachable)
         return {};
-    if (e.role == "primary")
-        return e.role_ok ? "writable" : "read-only";
-    return e.role_ok ? "read-only" : "writable";
+    return e.read_only ? "read-only" : "writable";
 }
 
 } // namespace
@@ -260,6 +261,7 @@ std::string routing_check::to_json() const
                                     {"address", e.address},
                                     {"reachable", e.reachable},
                                     {"role_ok", e.role_ok},
+                                    {"read_only", e.read_only},
                                     {"latency_ms", number_or_null(e.latency_ms)},
                                     {"lag_seconds", number_or_null(e.lag_seconds)},
                                     {"error", e.error}});

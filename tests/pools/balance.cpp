@@ -1,5 +1,6 @@
-// Balancing policies and weights, observed on the real hot standbys (each leased session asks its server
-// for its port).
+// Balancing policies and weights, observed on real servers (each leased session asks its server for its port):
+// the two PostgreSQL hot standbys; with MariaDB, which has one replica, replica-1 and the primary configured as
+// a second read target (two_read_targets() in support.h).
 
 #include <boost/test/unit_test.hpp>
 
@@ -22,7 +23,7 @@ std::map<int, int> spread(cluster& c, int n)
         BOOST_REQUIRE(p != nullptr);
         lease l = p->acquire();
         BOOST_REQUIRE(l);
-        ++ports[server_port(l.session(), driver::postgresql)];
+        ++ports[server_port(l.session())];
     }
     return ports;
 }
@@ -33,7 +34,7 @@ BOOST_AUTO_TEST_SUITE(pools_balance)
 
 BOOST_AUTO_TEST_CASE(round_robin_alternates_between_replicas)
 {
-    auto config = pg_cluster(2);
+    auto config = two_read_targets();
     config.routing.balance = balance_policy::round_robin;
     cluster c(config);
     int const p1 = config.replicas[0].effective_port();
@@ -46,7 +47,7 @@ BOOST_AUTO_TEST_CASE(round_robin_alternates_between_replicas)
         BOOST_REQUIRE(p != nullptr);
         lease l = p->acquire();
         BOOST_REQUIRE(l);
-        int const port = server_port(l.session(), driver::postgresql);
+        int const port = server_port(l.session());
         BOOST_TEST(port != previous);
         previous = port;
         ++ports[port];
@@ -57,7 +58,7 @@ BOOST_AUTO_TEST_CASE(round_robin_alternates_between_replicas)
 
 BOOST_AUTO_TEST_CASE(round_robin_follows_weights_exactly)
 {
-    auto config = pg_cluster(2);
+    auto config = two_read_targets();
     config.routing.balance = balance_policy::round_robin;
     config.replicas[0].weight = 1;
     config.replicas[1].weight = 3;
@@ -69,7 +70,7 @@ BOOST_AUTO_TEST_CASE(round_robin_follows_weights_exactly)
 
 BOOST_AUTO_TEST_CASE(random_spreads_reads_by_weight)
 {
-    auto config = pg_cluster(2);
+    auto config = two_read_targets();
     config.routing.balance = balance_policy::random;
     config.replicas[0].weight = 1;
     config.replicas[1].weight = 3;
@@ -86,7 +87,7 @@ BOOST_AUTO_TEST_CASE(random_spreads_reads_by_weight)
 
 BOOST_AUTO_TEST_CASE(least_connections_prefers_the_replica_with_fewer_leases)
 {
-    auto config = pg_cluster(2);
+    auto config = two_read_targets();
     config.routing.balance = balance_policy::least_connections;
     cluster c(config);
     int const p1 = config.replicas[0].effective_port();
@@ -99,7 +100,7 @@ BOOST_AUTO_TEST_CASE(least_connections_prefers_the_replica_with_fewer_leases)
         BOOST_REQUIRE(p != nullptr);
         lease l = p->acquire();
         BOOST_REQUIRE(l);
-        BOOST_TEST(server_port(l.session(), driver::postgresql) == p2);
+        BOOST_TEST(server_port(l.session()) == p2);
     }
     lease a = c.replica(1).acquire();
     lease b = c.replica(1).acquire();
@@ -108,12 +109,12 @@ BOOST_AUTO_TEST_CASE(least_connections_prefers_the_replica_with_fewer_leases)
     BOOST_REQUIRE(p != nullptr);
     lease l = p->acquire();
     BOOST_REQUIRE(l);
-    BOOST_TEST(server_port(l.session(), driver::postgresql) == p1);
+    BOOST_TEST(server_port(l.session()) == p1);
 }
 
 BOOST_AUTO_TEST_CASE(least_connections_ties_alternate)
 {
-    auto config = pg_cluster(2);
+    auto config = two_read_targets();
     config.routing.balance = balance_policy::least_connections;
     cluster c(config);
     auto ports = spread(c, 6);
@@ -123,7 +124,7 @@ BOOST_AUTO_TEST_CASE(least_connections_ties_alternate)
 
 BOOST_AUTO_TEST_CASE(pick_replica_skips_excluded_replicas)
 {
-    auto config = pg_cluster(2);
+    auto config = two_read_targets();
     cluster c(config);
     for (int i = 0; i < 4; ++i)
         BOOST_TEST(c.pick_replica(1u) == &c.replica(1));
@@ -132,7 +133,7 @@ BOOST_AUTO_TEST_CASE(pick_replica_skips_excluded_replicas)
 
 BOOST_AUTO_TEST_CASE(cluster_without_replicas_picks_none)
 {
-    cluster c(pg_cluster(0));
+    cluster c(test_cluster(0));
     BOOST_TEST(c.replica_count() == 0u);
     BOOST_TEST(c.pick_replica() == nullptr);
 }

@@ -5,6 +5,8 @@
 
 #include "support.h"
 
+#include <functional>
+
 using namespace pools_test;
 
 namespace
@@ -14,7 +16,7 @@ double const window = 0.3;  // seconds
 
 cluster_config one_bad_replica()
 {
-    auto config = pg_cluster(0);
+    auto config = test_cluster(0);
     config.replicas.push_back(closed_port(config.primary, "replica-bad"));
     config.routing.failures = 3;
     config.routing.retry_window = window;
@@ -129,7 +131,7 @@ BOOST_AUTO_TEST_CASE(quarantine_window_is_capped_by_retry_window_max)
 BOOST_AUTO_TEST_CASE(healthy_replica_keeps_serving_while_another_is_quarantined)
 {
     auto config = one_bad_replica();
-    config.replicas.push_back(endpoint_from_env("SOCI_ROUTING_PG_REPLICA_1", "replica-1"));
+    config.replicas.push_back(test_cluster(1).replicas[0]);
     config.routing.failures = 1;
     config.routing.retry_window = 10;  // stays quarantined for the whole test
     cluster c(config);
@@ -141,7 +143,7 @@ BOOST_AUTO_TEST_CASE(healthy_replica_keeps_serving_while_another_is_quarantined)
         BOOST_TEST(p == &c.replica(1));
         lease l = p->acquire();
         BOOST_REQUIRE(l);
-        BOOST_TEST(server_port(l.session(), driver::postgresql) == config.replicas[1].effective_port());
+        BOOST_TEST(server_port(l.session()) == config.replicas[1].effective_port());
     }
 }
 
@@ -162,6 +164,58 @@ BOOST_AUTO_TEST_CASE(transient_and_statement_failures_do_not_count_against_healt
     BOOST_TEST(s.last_error == "syntax error");
 }
 
+BOOST_AUTO_TEST_CASE(real_read_only_refusals_and_timeouts_do_not_quarantine_but_ended_connections_do)
+{
+    auto config = test_cluster(1);
+    config.routing.failures = 3;
+    config.routing.retry_window = 10;  // a quarantine lasts the whole test
+    cluster c(config);
+    endpoint_pool& replica = c.replica(0);
+    // What the backend does with an error on a replica: classify it, tell the pool, drop a broken connection.
+    auto const fail_on_replica = [&](std::function<void(soci::session&)> const& run) {
+        lease l = replica.acquire();
+        BOOST_REQUIRE(l);
+        try
+        {
+            run(l.session());
+            BOOST_ERROR("the statement succeeded");
+        }
+        catch (soci::soci_error const& e)
+        {
+            auto const cls = classify_failure(e, test_driver(), &l.session());
+            replica.record_failure(cls, e.get_error_message());
+            if (cls == failure_class::connection)
+                l.discard();
+            return cls;
+        }
+        return failure_class::statement;
+    };
+
+    for (int i = 0; i < 3; ++i)
+    {
+        BOOST_TEST(fail_on_replica([](soci::session& sql) { sql << write_refused_by_a_replica(); })
+                   == failure_class::transient);
+        BOOST_TEST(fail_on_replica([](soci::session& sql) { run_into_a_timeout(sql); }) == failure_class::transient);
+    }
+    BOOST_TEST(replica.usable());
+    BOOST_TEST(replica.stats().quarantines == 0u);
+    BOOST_TEST(replica.stats().failures == 6u);
+
+    for (int i = 0; i < 3; ++i)
+    {
+        BOOST_TEST(fail_on_replica([&](soci::session& sql) {
+                       kill_connection(config.replicas[0], connection_id(sql));
+                       sql << "SELECT 1";
+                   })
+                   == failure_class::connection);
+    }
+    BOOST_TEST(!replica.usable());
+    auto const s = replica.stats();
+    BOOST_TEST(s.state == "quarantined");
+    BOOST_TEST(s.quarantines == 1u);
+    BOOST_TEST(c.pick_replica() == nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(success_resets_the_consecutive_failure_count)
 {
     cluster c(one_bad_replica());
@@ -180,7 +234,7 @@ BOOST_AUTO_TEST_CASE(success_resets_the_consecutive_failure_count)
 
 BOOST_AUTO_TEST_CASE(primary_is_never_quarantined)
 {
-    auto config = pg_cluster(0);
+    auto config = test_cluster(0);
     config.primary = closed_port(config.primary, "primary");
     config.routing.failures = 1;
     cluster c(config);

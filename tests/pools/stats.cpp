@@ -31,7 +31,7 @@ BOOST_AUTO_TEST_SUITE(pools_stats)
 
 BOOST_AUTO_TEST_CASE(stats_count_connections_statements_fallbacks_and_failures)
 {
-    auto config = pg_cluster(1);
+    auto config = test_cluster(1);
     cluster c(config);
     lease held = c.primary().acquire();
     { lease other = c.primary().acquire(); }
@@ -121,7 +121,7 @@ BOOST_AUTO_TEST_CASE(stats_count_connections_statements_fallbacks_and_failures)
 
 BOOST_AUTO_TEST_CASE(quarantined_endpoint_is_down_in_prometheus_with_its_window)
 {
-    auto config = pg_cluster(0);
+    auto config = test_cluster(0);
     config.replicas.push_back(closed_port(config.primary, "replica-bad"));
     config.routing.failures = 1;
     config.routing.retry_window = 10;

@@ -85,7 +85,8 @@ struct SOCI_ROUTING_DECL routing_endpoint_check
     std::string role;            ///< configured role
     std::string address;         ///< host:port
     bool reachable = false;
-    bool role_ok = false;        ///< primary writable / replica in recovery (read-only)
+    bool role_ok = false;        ///< primary writable / replica in recovery (read-only) and, on MySQL, replicating
+    bool read_only = false;      ///< the server refuses writes (in recovery, @@read_only, ...); false when unknown
     double latency_ms = -1;
     double lag_seconds = -1;     ///< replicas: replication lag; -1 when unknown
     std::string error;           ///< redacted; empty when fine
