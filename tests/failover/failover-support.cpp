@@ -1,13 +1,15 @@
-// soci-routing failover tests: the shared helpers.
+// soci-routing failover tests: the shared helpers, and the driver profile.
 
 #include "failover-support.h"
 
+#include <soci/mysql/soci-mysql.h>
 #include <soci/postgresql/soci-postgresql.h>
 
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -37,56 +39,64 @@ std::string required_env(char const* name)
     return v;
 }
 
-// libpq conninfo: key=value pairs, values optionally in single quotes with backslash escapes.
-pg_server parse_conninfo(std::string const& conninfo)
+std::string optional_env(char const* name)
 {
-    pg_server s;
-    s.conninfo = conninfo;
+    char const* v = std::getenv(name);
+    return v != nullptr ? std::string(v) : std::string();
+}
+
+// A libpq conninfo or a SOCI mysql connect string: key=value pairs, values optionally in single quotes with
+// backslash escapes.
+server parse_connect_string(std::string const& text, int default_port, std::string node)
+{
+    server s;
+    s.connect_string = text;
+    s.node = std::move(node);
     std::size_t i = 0;
     auto skip_spaces = [&] {
-        while (i < conninfo.size() && std::isspace(static_cast<unsigned char>(conninfo[i])))
+        while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i])))
             ++i;
     };
     for (;;)
     {
         skip_spaces();
-        if (i >= conninfo.size())
+        if (i >= text.size())
             break;
-        std::size_t const eq = conninfo.find('=', i);
+        std::size_t const eq = text.find('=', i);
         if (eq == std::string::npos)
-            throw std::runtime_error("malformed conninfo (no '='): " + conninfo.substr(i));
-        std::string key = conninfo.substr(i, eq - i);
+            throw std::runtime_error("malformed connect string (no '='): " + text.substr(i));
+        std::string key = text.substr(i, eq - i);
         while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back())))
             key.pop_back();
         i = eq + 1;
         skip_spaces();
         std::string value;
-        if (i < conninfo.size() && conninfo[i] == '\'')
+        if (i < text.size() && text[i] == '\'')
         {
-            for (++i; i < conninfo.size() && conninfo[i] != '\''; ++i)
+            for (++i; i < text.size() && text[i] != '\''; ++i)
             {
-                if (conninfo[i] == '\\' && i + 1 < conninfo.size())
+                if (text[i] == '\\' && i + 1 < text.size())
                     ++i;
-                value += conninfo[i];
+                value += text[i];
             }
             ++i;
         }
         else
-            while (i < conninfo.size() && !std::isspace(static_cast<unsigned char>(conninfo[i])))
-                value += conninfo[i++];
+            while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])))
+                value += text[i++];
         if (key == "host")
             s.host = value;
         else if (key == "port")
             s.port = std::stoi(value);
-        else if (key == "dbname")
+        else if (key == "dbname" || key == "db")
             s.database = value;
         else if (key == "user")
             s.user = value;
-        else if (key == "password")
+        else if (key == "password" || key == "pass")
             s.password = value;
     }
     if (s.port == 0)
-        s.port = 5432;
+        s.port = default_port;
     return s;
 }
 
@@ -156,17 +166,67 @@ test_cluster const& cluster()
 {
     static test_cluster const c = [] {
         test_cluster t;
-        t.primary = parse_conninfo(required_env("SOCI_ROUTING_PG_PRIMARY"));
-        t.replica_1 = parse_conninfo(required_env("SOCI_ROUTING_PG_REPLICA_1"));
-        t.replica_2 = parse_conninfo(required_env("SOCI_ROUTING_PG_REPLICA_2"));
+        t.driver = optional_env("SOCI_ROUTING_TEST_DRIVER");
+        if (t.driver.empty() || t.driver == "pg")
+            t.driver = "postgresql";
+        if (t.driver == "postgresql")
+        {
+            t.primary = parse_connect_string(required_env("SOCI_ROUTING_PG_PRIMARY"), 5432, "pg-primary");
+            t.replicas.push_back(
+                parse_connect_string(required_env("SOCI_ROUTING_PG_REPLICA_1"), 5432, "pg-replica-1"));
+            t.replicas.push_back(
+                parse_connect_string(required_env("SOCI_ROUTING_PG_REPLICA_2"), 5432, "pg-replica-2"));
+            t.port_query = "SELECT inet_server_port()";
+        }
+        else if (t.driver == "mysql")
+        {
+            t.primary = parse_connect_string(required_env("SOCI_ROUTING_MYSQL_PRIMARY"), 3306, "mysql-primary");
+            t.replicas.push_back(
+                parse_connect_string(required_env("SOCI_ROUTING_MYSQL_REPLICA_1"), 3306, "mysql-replica-1"));
+            t.port_query = "SELECT @@port";
+            t.cluster_dir = required_env("SOCI_ROUTING_CLUSTER_DIR");
+        }
+        else
+            throw std::runtime_error("SOCI_ROUTING_TEST_DRIVER is \"" + t.driver
+                                     + "\": expected \"postgresql\" or \"mysql\"");
         return t;
     }();
     return c;
 }
 
-std::unique_ptr<soci::session> direct(pg_server const& server)
+std::string test_cluster::sleeping_port_query(double seconds) const
 {
-    return std::make_unique<soci::session>(soci::postgresql, server.conninfo + " connect_timeout=2");
+    std::ostringstream q;
+    if (is_pg())
+        q << "SELECT inet_server_port() FROM pg_sleep(" << seconds << ")";
+    else
+        q << "SELECT @@port + SLEEP(" << seconds << ")";  // SLEEP returns 0 when it was not interrupted
+    return q.str();
+}
+
+std::unique_ptr<soci::session> direct(server const& s)
+{
+    if (cluster().is_pg())
+        return std::make_unique<soci::session>(soci::postgresql, s.connect_string + " connect_timeout=2");
+    return std::make_unique<soci::session>(soci::mysql, s.connect_string + " connect_timeout=2");
+}
+
+std::unique_ptr<soci::session> mysql_root(server const& s)
+{
+    // ci/clusters' layout: DIR/mysql/NODE-WITHOUT-PREFIX/mysqld.sock, root without a password over the socket.
+    std::string const prefix = "mysql-";
+    std::string const dir = s.node.compare(0, prefix.size(), prefix) == 0 ? s.node.substr(prefix.size()) : s.node;
+    std::string const socket = cluster().cluster_dir + "/mysql/" + dir + "/mysqld.sock";
+    return std::make_unique<soci::session>(soci::mysql, "unix_socket=" + socket + " user=root");
+}
+
+std::vector<replica_spec> real_replicas()
+{
+    std::vector<replica_spec> out;
+    auto const& replicas = cluster().replicas;
+    for (std::size_t i = 0; i < replicas.size(); ++i)
+        out.push_back({"replica-" + std::to_string(i + 1), replicas[i].port, {}});
+    return out;
 }
 
 std::string unique_tag(std::string const& what)
@@ -177,7 +237,7 @@ std::string unique_tag(std::string const& what)
 std::string write_config(config_spec const& spec)
 {
     test_cluster const& c = cluster();
-    std::string const tag = spec.application_name.empty() ? unique_tag("failover") : spec.application_name;
+    std::string const tag = spec.tag.empty() ? unique_tag("failover") : spec.tag;
     std::ostringstream t;
     t << "# written by the soci-routing failover tests\n";
     t << "[routing]\n";
@@ -195,7 +255,7 @@ std::string write_config(config_spec const& spec)
     if (spec.lag_probe_interval)
         t << "lag_probe_interval = " << toml_number(*spec.lag_probe_interval) << "\n";
     t << "\n[primary]\n";
-    t << "driver = \"postgresql\"\n";
+    t << "driver = " << toml_string(c.driver) << "\n";
     t << "host = " << toml_string(c.primary.host) << "\n";
     t << "port = " << (spec.primary_port != 0 ? spec.primary_port : c.primary.port) << "\n";
     t << "database = " << toml_string(c.primary.database) << "\n";
@@ -203,8 +263,9 @@ std::string write_config(config_spec const& spec)
     t << "password = " << toml_string(c.primary.password) << "\n";
     t << "timeout = " << toml_number(spec.timeout) << "\n";
     // A unique application_name gives every configuration its own pools and counters, and names the test's
-    // connections in pg_stat_activity.
-    t << "options = " << toml_inline_table({{"application_name", tag}}) << "\n";
+    // connections in pg_stat_activity. (MariaDB has no such option: see [classifier] below.)
+    if (c.is_pg())
+        t << "options = " << toml_inline_table({{"application_name", tag}}) << "\n";
     if (spec.pool_max || spec.pool_wait_timeout)
     {
         t << "\n[primary.pool]\n";
@@ -213,9 +274,7 @@ std::string write_config(config_spec const& spec)
         if (spec.pool_wait_timeout)
             t << "wait_timeout = " << toml_number(*spec.pool_wait_timeout) << "\n";
     }
-    std::vector<replica_spec> replicas = spec.replicas
-        ? *spec.replicas
-        : std::vector<replica_spec>{{"replica-1", c.replica_1.port, {}}, {"replica-2", c.replica_2.port, {}}};
+    std::vector<replica_spec> const replicas = spec.replicas ? *spec.replicas : real_replicas();
     for (auto const& r : replicas)
     {
         t << "\n[[replicas]]\n";
@@ -225,9 +284,19 @@ std::string write_config(config_spec const& spec)
         if (!r.options.empty())
         {
             auto options = r.options;
-            options.emplace("application_name", tag);
+            if (c.is_pg())
+                options.emplace("application_name", tag);
             t << "options = " << toml_inline_table(options) << "\n";
         }
+    }
+    if (c.is_mysql())
+    {
+        // A function no test calls makes the configuration, and so its pools and counters, the test's own.
+        std::string function = "failover_" + tag;
+        for (char& ch : function)
+            if (ch == '-')
+                ch = '_';
+        t << "\n[classifier]\nprimary_functions = [" << toml_string(function) << "]\n";
     }
     std::filesystem::path const path = config_dir() / (tag + ".toml");
     std::ofstream out(path);
@@ -251,7 +320,7 @@ std::string routing_uri(config_spec const& spec)
 int read_port(soci::session& sql)
 {
     int port = 0;
-    sql << "SELECT inet_server_port()", soci::into(port);
+    sql << cluster().port_query, soci::into(port);
     return port;
 }
 
@@ -260,10 +329,9 @@ int port_of_endpoint(std::string const& name)
     test_cluster const& c = cluster();
     if (name == "primary")
         return c.primary.port;
-    if (name == "replica-1")
-        return c.replica_1.port;
-    if (name == "replica-2")
-        return c.replica_2.port;
+    for (std::size_t i = 0; i < c.replicas.size(); ++i)
+        if (name == "replica-" + std::to_string(i + 1))
+            return c.replicas[i].port;
     return -1;
 }
 
@@ -322,7 +390,7 @@ int run_clusters(std::string const& args)
 namespace
 {
 
-// `ci/clusters start-node` right after a kill can fail while the killed postmaster is still an unreaped zombie
+// `ci/clusters start-node` right after a kill can fail while the killed server is still an unreaped zombie
 // (PostgreSQL then takes its postmaster.pid for a live server): try again for a few seconds.
 bool start_node(std::string const& node)
 {
@@ -343,7 +411,7 @@ node_guard::~node_guard()
 {
     for (auto const& node : down_)
         if (!start_node(node))
-            std::cerr << "failover test: could not restart " << node << "; run ci/clusters start pg" << std::endl;
+            std::cerr << "failover test: could not restart " << node << "; run ci/clusters start" << std::endl;
 }
 
 bool node_guard::kill(std::string const& node)
@@ -367,13 +435,16 @@ bool node_guard::start(std::string const& node)
     return ok;
 }
 
-replay_pause::replay_pause(pg_server const& standby) : standby_(standby)
+replication_pause::replication_pause(server const& replica) : replica_(replica)
 {
-    auto sql = direct(standby_);
-    *sql << "SELECT pg_wal_replay_pause()";
+    auto sql = direct(replica_);
+    if (cluster().is_pg())
+        *sql << "SELECT pg_wal_replay_pause()";
+    else
+        *sql << "STOP SLAVE SQL_THREAD";
 }
 
-replay_pause::~replay_pause()
+replication_pause::~replication_pause()
 {
     try
     {
@@ -381,17 +452,20 @@ replay_pause::~replay_pause()
     }
     catch (std::exception const& e)
     {
-        std::cerr << "failover test: could not resume WAL replay on port " << standby_.port << ": " << e.what()
+        std::cerr << "failover test: could not resume replication on port " << replica_.port << ": " << e.what()
                   << std::endl;
     }
 }
 
-void replay_pause::resume()
+void replication_pause::resume()
 {
     if (!paused_)
         return;
-    auto sql = direct(standby_);
-    *sql << "SELECT pg_wal_replay_resume()";
+    auto sql = direct(replica_);
+    if (cluster().is_pg())
+        *sql << "SELECT pg_wal_replay_resume()";
+    else
+        *sql << "START SLAVE SQL_THREAD";
     paused_ = false;
 }
 

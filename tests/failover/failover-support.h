@@ -1,9 +1,12 @@
-// soci-routing failover tests: what every test needs to talk to the real PostgreSQL test cluster and to break it.
+// soci-routing failover tests: what every test needs to talk to a real test cluster and to break it.
 //
+// One suite, two drivers: SOCI_ROUTING_TEST_DRIVER (unset or "postgresql", or "mysql") picks the cluster
+// (ci/clusters: a PostgreSQL primary with two hot standbys, or a MariaDB primary with one read_only replica).
 // The servers come from the environment `ci/clusters env` prints (SOCI_ROUTING_PG_PRIMARY, ..._REPLICA_1,
-// ..._REPLICA_2, libpq conninfo). Each test writes its own TOML configuration with a unique application_name,
-// so that it gets its own pools and counters (the plugin shares a cluster between sessions of equal
-// configuration).
+// ..._REPLICA_2 as libpq conninfo; SOCI_ROUTING_MYSQL_PRIMARY, ..._REPLICA_1 as SOCI mysql connect strings).
+// Each test writes its own TOML configuration, made unique (a PostgreSQL application_name, a MariaDB
+// classifier entry), so that it gets its own pools and counters (the plugin shares a cluster between sessions
+// of equal configuration).
 
 #ifndef SOCI_ROUTING_TESTS_FAILOVER_SUPPORT_H_INCLUDED
 #define SOCI_ROUTING_TESTS_FAILOVER_SUPPORT_H_INCLUDED
@@ -25,38 +28,52 @@ namespace failover_test
 using clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-/// One server of the test cluster, from its libpq conninfo.
-struct pg_server
+/// One server of the test cluster, from its connect string.
+struct server
 {
-    std::string conninfo;
+    std::string connect_string;  ///< the driver's own syntax (libpq conninfo, or SOCI mysql `key=value`)
     std::string host;
     int port = 0;
     std::string database;
     std::string user;
     std::string password;
+    std::string node;  ///< its name for `ci/clusters kill|stop-node|start-node` ("pg-replica-1", ...)
 };
 
-/// The test cluster as the environment describes it.
+/// The test cluster of the driver under test, and what differs between the drivers.
 struct test_cluster
 {
-    pg_server primary;
-    pg_server replica_1;
-    pg_server replica_2;
+    std::string driver;  ///< "postgresql" or "mysql": the TOML driver and SOCI's backend name
+    server primary;
+    std::vector<server> replicas;  ///< PostgreSQL: 2 hot standbys; MariaDB: 1 read_only replica
+    std::string port_query;        ///< a read returning the port of the server that ran it
+    std::string cluster_dir;       ///< ci/clusters' state directory (MariaDB root sockets)
+
+    bool is_pg() const noexcept { return driver == "postgresql"; }
+    bool is_mysql() const noexcept { return driver == "mysql"; }
+    /// A read that sleeps `seconds` on the server, then returns its port.
+    std::string sleeping_port_query(double seconds) const;
 };
 
 /// The cluster from the environment; throws std::runtime_error naming the missing variable.
 test_cluster const& cluster();
 
-/// A direct connection (SOCI's postgresql backend, no routing) to one server.
-std::unique_ptr<soci::session> direct(pg_server const& server);
+/// A direct connection (SOCI's own backend, no routing) to one server.
+std::unique_ptr<soci::session> direct(server const& s);
+/// MariaDB only: root over the unix socket of a node ("mysql-primary", "mysql-replica-1"), for what `routing`
+/// may not do (set a global variable, create a function with binary logging on).
+std::unique_ptr<soci::session> mysql_root(server const& s);
 
-/// A replica as a test configures it: a name and where it listens (a real standby or a tcp_proxy).
+/// A replica as a test configures it: a name and where it listens (a real replica or a tcp_proxy).
 struct replica_spec
 {
     std::string name;
     int port = 0;
-    std::map<std::string, std::string> options;  ///< libpq options of this replica only
+    std::map<std::string, std::string> options;  ///< driver options of this replica only
 };
+
+/// The replicas of the default configuration: "replica-1" ... "replica-N", the real ones.
+std::vector<replica_spec> real_replicas();
 
 /// The settings a test chooses; everything unset keeps the plugin's default.
 struct config_spec
@@ -69,11 +86,11 @@ struct config_spec
     std::optional<double> retry_window_max;
     std::optional<double> lag_probe_interval;
     int primary_port = 0;      ///< 0: the real primary
-    double timeout = 2.0;      ///< connect timeout of every endpoint
+    double timeout = 2.0;      ///< connect timeout of every endpoint (MariaDB: rounded up to whole seconds)
     std::optional<int> pool_max;
     std::optional<double> pool_wait_timeout;
-    std::optional<std::vector<replica_spec>> replicas;  ///< unset: replica-1 and replica-2, the real standbys
-    std::string application_name;  ///< empty: a unique one (it also makes the configuration unique)
+    std::optional<std::vector<replica_spec>> replicas;  ///< unset: real_replicas()
+    std::string tag;  ///< empty: a unique one (it makes the configuration unique)
 };
 
 /// Writes `spec` as a TOML file in the test's temporary directory; returns its path.
@@ -83,10 +100,11 @@ std::string routing_uri(std::string const& config_path);
 /// The same spec as a configuration file and a session on it.
 std::string routing_uri(config_spec const& spec);
 
-/// The port of the server that ran `SELECT inet_server_port()` through `sql` (the routed statement itself
-/// says where it ran).
+/// The port of the server that ran the driver's port query through `sql` (the routed statement itself says
+/// where it ran).
 int read_port(soci::session& sql);
-/// The port each endpoint name of the default configuration stands for ("primary" → 15432, ...).
+/// The port each endpoint name of the default configuration stands for ("primary" → the primary's, ...);
+/// -1 for another name.
 int port_of_endpoint(std::string const& name);
 
 /// Finds an endpoint's stats by name; nullptr when absent.
@@ -120,30 +138,32 @@ public:
     bool kill(std::string const& node);
     /// Fast shutdown (`ci/clusters stop-node`).
     bool stop(std::string const& node);
-    /// `ci/clusters start-node`: waits until it accepts connections and streams again.
+    /// `ci/clusters start-node`: waits until it accepts connections and replicates again.
     bool start(std::string const& node);
 
 private:
     std::vector<std::string> down_;
 };
 
-/// Pauses WAL replay on a standby (pg_wal_replay_pause(), allowed to the `routing` user) and resumes it when
-/// resume() is called or the guard goes out of scope.
-class replay_pause
+/// Stops a replica from applying what it receives, and lets it go on when resume() is called or the guard
+/// goes out of scope. PostgreSQL: pg_wal_replay_pause() / pg_wal_replay_resume(); MariaDB: STOP SLAVE
+/// SQL_THREAD / START SLAVE SQL_THREAD (the IO thread keeps receiving, as a paused standby keeps streaming).
+/// The `routing` user may do both.
+class replication_pause
 {
 public:
-    explicit replay_pause(pg_server const& standby);
-    ~replay_pause();
-    replay_pause(replay_pause const&) = delete;
-    replay_pause& operator=(replay_pause const&) = delete;
+    explicit replication_pause(server const& replica);
+    ~replication_pause();
+    replication_pause(replication_pause const&) = delete;
+    replication_pause& operator=(replication_pause const&) = delete;
     void resume();
 
 private:
-    pg_server standby_;
+    server replica_;
     bool paused_ = true;
 };
 
-/// A table on the primary the tests write to, with a tag per test so counts do not mix.
+/// A table on the primary the tests write to (id, tag, v), with a tag per test so counts do not mix.
 std::string const& writes_table();
 /// A tag unique to this process and call.
 std::string unique_tag(std::string const& what);

@@ -59,12 +59,14 @@ BOOST_AUTO_TEST_CASE(stats_report_every_field_after_known_traffic)
     BOOST_CHECK_EQUAL(soci::routing.last_endpoint(sql), "");
     BOOST_CHECK(soci::routing.is_routed(sql));
 
+    std::size_t const replicas = c.replicas.size();
+    std::size_t const endpoints = 1 + replicas;
     for (int i = 0; i < 4; ++i)
     {
         int const port = read_port(sql);
         std::string const where = soci::routing.last_endpoint(sql);
         BOOST_CHECK_EQUAL(port_of_endpoint(where), port);
-        BOOST_CHECK(where == "replica-1" || where == "replica-2");
+        BOOST_CHECK_NE(where, "primary");
         BOOST_CHECK_EQUAL(soci::routing.last_reason(sql), "select");
     }
     std::string const tag = unique_tag("stats");
@@ -73,19 +75,19 @@ BOOST_AUTO_TEST_CASE(stats_report_every_field_after_known_traffic)
     BOOST_CHECK_EQUAL(soci::routing.last_reason(sql), "write");
 
     soci::routing_stats const s = soci::routing.stats(sql);
-    BOOST_REQUIRE_EQUAL(s.endpoints.size(), 3u);
+    BOOST_REQUIRE_EQUAL(s.endpoints.size(), endpoints);
     struct expected
     {
-        char const* name;
+        std::string name;
         char const* role;
         int port;
         char const* reason;
         std::uint64_t statements;
     };
-    expected const rows[] = {{"primary", "primary", c.primary.port, "write", 1},
-                             {"replica-1", "replica", c.replica_1.port, "select", 2},
-                             {"replica-2", "replica", c.replica_2.port, "select", 2}};
-    for (std::size_t i = 0; i < 3; ++i)
+    std::vector<expected> rows = {{"primary", "primary", c.primary.port, "write", 1}};
+    for (auto const& r : real_replicas())
+        rows.push_back({r.name, "replica", r.port, "select", 4 / replicas});  // round robin: 4 reads shared
+    for (std::size_t i = 0; i < endpoints; ++i)
     {
         expected const& x = rows[i];
         soci::routing_endpoint_stats const& e = s.endpoints[i];  // primary first, replicas in order
@@ -104,7 +106,7 @@ BOOST_AUTO_TEST_CASE(stats_report_every_field_after_known_traffic)
             BOOST_CHECK_LE(e.connections_in_use, e.role == "primary" ? 1 : 0);
             BOOST_CHECK_EQUAL(e.connections_idle + e.connections_in_use, e.connections_open);
             BOOST_CHECK_EQUAL(e.waiting, 0);
-            BOOST_CHECK_EQUAL(e.statements, x.statements);  // round robin: 2 reads each
+            BOOST_CHECK_EQUAL(e.statements, x.statements);
             BOOST_CHECK_EQUAL(e.by_reason.size(), 1u);
             BOOST_CHECK_EQUAL(e.by_reason.count(x.reason), 1u);
             if (e.by_reason.count(x.reason))
@@ -127,8 +129,8 @@ BOOST_AUTO_TEST_CASE(stats_report_every_field_after_known_traffic)
         BOOST_FAIL("to_json() is not JSON: " << e.what() << "\n" << s.to_json());
     }
     BOOST_REQUIRE(j.contains("endpoints") && j["endpoints"].is_array());
-    BOOST_REQUIRE_EQUAL(j["endpoints"].size(), 3u);
-    for (std::size_t i = 0; i < 3; ++i)
+    BOOST_REQUIRE_EQUAL(j["endpoints"].size(), endpoints);
+    for (std::size_t i = 0; i < endpoints; ++i)
     {
         auto const& e = s.endpoints[i];
         auto const& o = j["endpoints"][i];
@@ -226,26 +228,31 @@ BOOST_AUTO_TEST_CASE(stats_report_every_field_after_known_traffic)
         BOOST_CHECK_EQUAL(soci::routing.last_reason(sql), "forced_primary");
     }
     int const port = read_port(sql);
-    BOOST_CHECK(port == c.replica_1.port || port == c.replica_2.port);
+    BOOST_CHECK_NE(port, c.primary.port);
+    BOOST_CHECK_EQUAL(port_of_endpoint(soci::routing.last_endpoint(sql)), port);
 }
 
 // A quarantined endpoint in stats, JSON and Prometheus: state, quarantined_until_ms, and the "up" gauge.
 BOOST_AUTO_TEST_CASE(stats_report_a_quarantined_replica_in_every_format)
 {
     test_cluster const& c = cluster();
-    tcp_proxy dead(c.replica_2.port);
+    tcp_proxy dead(c.replicas.back().port);
     dead.set_mode(tcp_proxy::mode::reject);
     config_spec spec;
     spec.failures = 1;
     spec.retry_window = 5.0;  // stays quarantined while the test looks
-    spec.replicas = std::vector<replica_spec>{{"replica-1", c.replica_1.port, {}}, {"replica-2", dead.port(), {}}};
+    // The real replicas, the last one replaced by the dead proxy (MariaDB: the only one).
+    spec.replicas = real_replicas();
+    std::size_t const dead_index = spec.replicas->size();  // in stats: the primary first
+    std::string const dead_name = spec.replicas->back().name;
+    spec.replicas->back().port = dead.port();
     soci::session sql(routing_uri(spec));
     for (int i = 0; i < 4; ++i)
-        read_port(sql);
+        BOOST_CHECK_NE(read_port(sql), c.replicas.back().port);
 
     std::int64_t const now = unix_ms();
     soci::routing_stats const s = soci::routing.stats(sql);
-    auto const* r = find(s, "replica-2");
+    auto const* r = find(s, dead_name);
     BOOST_REQUIRE(r != nullptr);
     BOOST_CHECK_EQUAL(r->state, "quarantined");
     BOOST_CHECK_GT(r->quarantined_until_ms, now + 3000);       // 5 s -20%, minus the reads
@@ -254,12 +261,12 @@ BOOST_AUTO_TEST_CASE(stats_report_a_quarantined_replica_in_every_format)
     BOOST_CHECK_EQUAL(r->failures, 1u);
     BOOST_CHECK_EQUAL(r->statements, 0u);
     BOOST_CHECK_EQUAL(r->connections_open, 0);
-    BOOST_CHECK(contains(r->last_error, "replica-2"));  // names the endpoint it is about
+    BOOST_CHECK(contains(r->last_error, dead_name));  // names the endpoint it is about
     BOOST_CHECK(!contains(r->last_error, c.primary.password));
 
     auto const j = nlohmann::json::parse(s.to_json());
-    auto const& o = j.at("endpoints").at(2);
-    BOOST_CHECK_EQUAL(o.at("name").get<std::string>(), "replica-2");
+    auto const& o = j.at("endpoints").at(dead_index);
+    BOOST_CHECK_EQUAL(o.at("name").get<std::string>(), dead_name);
     BOOST_CHECK_EQUAL(o.at("state").get<std::string>(), "quarantined");
     BOOST_CHECK_EQUAL(o.at("quarantined_until_ms").get<std::int64_t>(), r->quarantined_until_ms);
     BOOST_CHECK_EQUAL(o.at("last_error").get<std::string>(), r->last_error);
@@ -276,6 +283,7 @@ BOOST_AUTO_TEST_CASE(stats_report_a_quarantined_replica_in_every_format)
 BOOST_AUTO_TEST_CASE(check_reports_roles_latency_and_lag_of_a_healthy_cluster)
 {
     test_cluster const& c = cluster();
+    std::size_t const endpoints = 1 + c.replicas.size();
     config_spec spec;
     std::string const path = write_config(spec);
     soci::session sql(routing_uri(path));
@@ -289,17 +297,17 @@ BOOST_AUTO_TEST_CASE(check_reports_roles_latency_and_lag_of_a_healthy_cluster)
             BOOST_CHECK(check.primary_ready);
             BOOST_CHECK(check.reads_servable);
             BOOST_CHECK(check.ready());
-            BOOST_REQUIRE_EQUAL(check.endpoints.size(), 3u);
+            BOOST_REQUIRE_EQUAL(check.endpoints.size(), endpoints);
             struct expected
             {
-                char const* name;
+                std::string name;
                 char const* role;
                 int port;
             };
-            expected const rows[] = {{"primary", "primary", c.primary.port},
-                                     {"replica-1", "replica", c.replica_1.port},
-                                     {"replica-2", "replica", c.replica_2.port}};
-            for (std::size_t i = 0; i < 3; ++i)
+            std::vector<expected> rows = {{"primary", "primary", c.primary.port}};
+            for (auto const& r : real_replicas())
+                rows.push_back({r.name, "replica", r.port});
+            for (std::size_t i = 0; i < endpoints; ++i)
             {
                 auto const& e = check.endpoints[i];
                 BOOST_TEST_CONTEXT(rows[i].name)
@@ -329,8 +337,8 @@ BOOST_AUTO_TEST_CASE(check_reports_roles_latency_and_lag_of_a_healthy_cluster)
                 BOOST_CHECK_EQUAL(j.at("ready").get<bool>(), true);
                 BOOST_CHECK_EQUAL(j.at("primary_ready").get<bool>(), true);
                 BOOST_CHECK_EQUAL(j.at("reads_servable").get<bool>(), true);
-                BOOST_REQUIRE_EQUAL(j.at("endpoints").size(), 3u);
-                for (std::size_t i = 0; i < 3; ++i)
+                BOOST_REQUIRE_EQUAL(j.at("endpoints").size(), endpoints);
+                for (std::size_t i = 0; i < endpoints; ++i)
                 {
                     auto const& o = j.at("endpoints").at(i);
                     auto const& e = check.endpoints[i];
@@ -351,17 +359,17 @@ BOOST_AUTO_TEST_CASE(check_reports_roles_latency_and_lag_of_a_healthy_cluster)
     }
 }
 
-// check() catches a cluster described wrongly: a standby configured as the primary (not writable), the
-// primary configured as a replica (not in recovery), an endpoint that resets every connection; no password
-// in any report.
+// check() catches a cluster described wrongly: a replica configured as the primary (not writable: a hot
+// standby, or read_only), the primary configured as a replica (not in recovery / writable, no replication),
+// an endpoint that resets every connection; no password in any report.
 BOOST_AUTO_TEST_CASE(check_reports_wrong_roles_and_unreachable_endpoints_without_passwords)
 {
     test_cluster const& c = cluster();
-    tcp_proxy dead(c.replica_2.port);
+    tcp_proxy dead(c.replicas.back().port);
     dead.set_mode(tcp_proxy::mode::reject);
     config_spec spec;
-    spec.primary_port = c.replica_1.port;  // a standby
-    spec.replicas = std::vector<replica_spec>{{"replica-2", c.replica_2.port, {}},
+    spec.primary_port = c.replicas.front().port;  // a replica (MariaDB's only one serves as both)
+    spec.replicas = std::vector<replica_spec>{{"replica-2", c.replicas.back().port, {}},
                                               {"not-a-replica", c.primary.port, {}},
                                               {"unreachable", dead.port(), {}}};
     std::string const path = write_config(spec);

@@ -36,18 +36,37 @@ BOOST_AUTO_TEST_SUITE(pool_exhaustion)
 BOOST_AUTO_TEST_CASE(exhausted_pool_bounds_waits_with_the_documented_error)
 {
     test_cluster const& c = cluster();
-    config_spec spec;
-    spec.pool_max = 2;
-    spec.pool_wait_timeout = 0.2;
-    spec.application_name = unique_tag("failover-pool");
-    std::string const uri = routing_uri(spec);
-    soci::session observer(uri);
-    auto admin = direct(c.primary);  // counts the test's server connections (by application_name)
-
     constexpr int threads = 16;
     constexpr int attempts_per_thread = 3;
     constexpr double hold = 0.3;
     constexpr double wait_timeout = 0.2;
+    config_spec spec;
+    spec.pool_max = 2;
+    spec.pool_wait_timeout = 0.2;
+    spec.tag = unique_tag("failover-pool");
+    // Counts the test's server connections: PostgreSQL by application_name; MariaDB by connection id, which
+    // only grows: every connection of the `routing` user opened after this one is the test's own (the tests
+    // run alone, one at a time).
+    auto admin = direct(c.primary);
+    long long first_id = 0;
+    if (c.is_mysql())
+        *admin << "SELECT CONNECTION_ID()", soci::into(first_id);
+    auto server_connections = [&] {
+        int n = 0;
+        if (c.is_pg())
+            *admin << "SELECT count(*) FROM pg_stat_activity WHERE application_name = :a", soci::use(spec.tag),
+                soci::into(n);
+        else
+            *admin << "SELECT count(*) FROM information_schema.PROCESSLIST WHERE USER = :u AND ID > :id",
+                soci::use(c.primary.user), soci::use(first_id), soci::into(n);
+        return n;
+    };
+    std::string const uri = routing_uri(spec);
+    soci::session observer(uri);
+    BOOST_REQUIRE_MESSAGE(server_connections() == 1,
+                          "the server counts " << server_connections() << " connections of the observer's session");
+    std::string const slow_read = c.sleeping_port_query(hold);
+
     std::mutex mutex;
     std::vector<attempt> attempts;
     std::atomic<int> finished{0};
@@ -74,7 +93,7 @@ BOOST_AUTO_TEST_CASE(exhausted_pool_bounds_waits_with_the_documented_error)
                     try
                     {
                         int port = 0;
-                        sql << "SELECT inet_server_port() FROM pg_sleep(0.3)", soci::into(port);
+                        sql << slow_read, soci::into(port);
                         a.ok = port == c.primary.port;
                         if (!a.ok)
                             a.error = "ran on port " + std::to_string(port);
@@ -119,10 +138,7 @@ BOOST_AUTO_TEST_CASE(exhausted_pool_bounds_waits_with_the_documented_error)
             max_open = std::max(max_open, p->connections_open);
             max_waiting = std::max(max_waiting, p->waiting);
         }
-        int server = 0;
-        *admin << "SELECT count(*) FROM pg_stat_activity WHERE application_name = :a",
-            soci::use(spec.application_name), soci::into(server);
-        max_server_connections = std::max(max_server_connections, server);
+        max_server_connections = std::max(max_server_connections, server_connections());
         return finished.load() == threads;
     }, 10ms);
     if (!done)

@@ -1,7 +1,9 @@
 // soci-routing failover tests: quarantine, observed end to end.
 //
-// replica-2 is reached through a tcp_proxy, so the test can make it refuse connections and come back without
-// touching the standby everyone else uses.
+// The last replica (PostgreSQL: replica-2; MariaDB: its only replica, replica-1) is reached through a
+// tcp_proxy, so the test can make it refuse connections and come back without touching the server everyone
+// else uses. The other replicas are configured as they are; with none (MariaDB), reads that avoid the proxied
+// replica go to the primary.
 
 #include <boost/test/unit_test.hpp>
 
@@ -12,28 +14,58 @@
 
 using namespace failover_test;
 
+namespace
+{
+
+/// The configuration's replicas: the real ones, the last one behind `proxy`; and where reads go while it
+/// is out of service.
+struct flaky_layout
+{
+    std::vector<replica_spec> replicas;
+    std::string flaky_name;   ///< the proxied replica's endpoint name
+    int flaky_port = 0;       ///< the port of the server behind the proxy
+    std::string other_name;   ///< where reads go meanwhile: the first other replica, or the primary
+    int other_port = 0;
+};
+
+flaky_layout behind(tcp_proxy const& proxy)
+{
+    flaky_layout l;
+    l.replicas = real_replicas();
+    l.flaky_name = l.replicas.back().name;
+    l.flaky_port = l.replicas.back().port;
+    l.replicas.back().port = proxy.port();
+    l.other_name = l.replicas.size() > 1 ? l.replicas.front().name : "primary";
+    l.other_port = port_of_endpoint(l.other_name);
+    return l;
+}
+
+} // namespace
+
 BOOST_AUTO_TEST_SUITE(quarantine)
 
-// failures = 2, retry_window = 0.4 s: two failed connects quarantine replica-2 for 0.4 s (±20% jitter); during
-// the window it gets no read and no connection attempt; when the window ends one read probes it; a failed
-// probe quarantines it again for a longer window; once it answers, the probe succeeds and it is "up".
+// failures = 2, retry_window = 0.4 s: two failed connects quarantine the proxied replica for 0.4 s (±20%
+// jitter); during the window it gets no read and no connection attempt; when the window ends one read probes
+// it; a failed probe quarantines it again for a longer window; once it answers, the probe succeeds and it is
+// "up".
 BOOST_AUTO_TEST_CASE(quarantined_replica_is_skipped_until_retry_window)
 {
     test_cluster const& c = cluster();
-    tcp_proxy flaky(c.replica_2.port);
+    tcp_proxy flaky(c.replicas.back().port);
     flaky.set_mode(tcp_proxy::mode::reject);
+    flaky_layout const layout = behind(flaky);
 
     config_spec spec;
     spec.failures = 2;
     spec.retry_window = 0.4;
     spec.retry_window_max = 1.6;
     spec.timeout = 1.0;
-    spec.replicas = std::vector<replica_spec>{{"replica-1", c.replica_1.port, {}}, {"replica-2", flaky.port(), {}}};
+    spec.replicas = layout.replicas;
     soci::session sql(routing_uri(spec));
 
-    auto replica_2 = [&] {
+    auto flaky_stats = [&] {
         auto const s = soci::routing.stats(sql);
-        auto const* r = find(s, "replica-2");
+        auto const* r = find(s, layout.flaky_name);
         BOOST_REQUIRE(r != nullptr);
         return *r;
     };
@@ -49,19 +81,19 @@ BOOST_AUTO_TEST_CASE(quarantined_replica_is_skipped_until_retry_window)
         }
     };
 
-    // Reads until replica-2 is quarantined: each read either runs on replica-1 or tries replica-2, fails to
-    // connect and is retried on the primary.
+    // Reads until the proxied replica is quarantined: each read either runs on another replica or tries the
+    // proxied one, fails to connect and is retried on the primary.
     int reads = 0;
     bool const quarantined = eventually(3s, [&] {
         ++reads;
         read();
-        return replica_2().state == "quarantined";
+        return flaky_stats().state == "quarantined";
     }, 1ms);
     std::int64_t const seen_at = unix_ms();
-    auto first = replica_2();
-    BOOST_REQUIRE_MESSAGE(quarantined, "replica-2 is not quarantined after " << reads << " reads with every "
-                                       "connection to it reset (state " << first.state << ", failures "
-                                       << first.failures << ")");
+    auto first = flaky_stats();
+    BOOST_REQUIRE_MESSAGE(quarantined, layout.flaky_name << " is not quarantined after " << reads
+                                                         << " reads with every connection to it reset (state "
+                                                         << first.state << ", failures " << first.failures << ")");
     BOOST_CHECK_EQUAL(first.quarantines, 1u);
     BOOST_CHECK_EQUAL(first.failures, 2u);
     BOOST_CHECK_EQUAL(first.statements, 0u);  // no statement ever ran there
@@ -72,13 +104,14 @@ BOOST_AUTO_TEST_CASE(quarantined_replica_is_skipped_until_retry_window)
     int const attempts = flaky.accepted();
     BOOST_CHECK_EQUAL(attempts, 2);
 
-    // During the window: reads all go to replica-1, and replica-2 is not even connected to.
+    // During the window: reads all go elsewhere (another replica, else the primary), and the proxied replica
+    // is not even connected to.
     int during = 0;
     while (unix_ms() < first.quarantined_until_ms - 30)
     {
         int const port = read();
-        BOOST_CHECK_EQUAL(port, c.replica_1.port);
-        BOOST_CHECK_EQUAL(soci::routing.last_endpoint(sql), "replica-1");
+        BOOST_CHECK_EQUAL(port, layout.other_port);
+        BOOST_CHECK_EQUAL(soci::routing.last_endpoint(sql), layout.other_name);
         ++during;
         std::this_thread::sleep_for(5ms);
     }
@@ -86,17 +119,17 @@ BOOST_AUTO_TEST_CASE(quarantined_replica_is_skipped_until_retry_window)
                               << first.quarantined_until_ms - seen_at << " ms");
     BOOST_CHECK_GE(during, 5);
     BOOST_CHECK_EQUAL(flaky.accepted(), attempts);
-    BOOST_CHECK_EQUAL(replica_2().failures, first.failures);
+    BOOST_CHECK_EQUAL(flaky_stats().failures, first.failures);
 
-    // The window ends with replica-2 still refusing: the next read probes it (one connection attempt), is
-    // served elsewhere (replica-1 or the primary), and replica-2 is quarantined again for a longer window.
+    // The window ends with the replica still refusing: the next read probes it (one connection attempt), is
+    // served elsewhere (another replica or the primary), and it is quarantined again for a longer window.
     std::this_thread::sleep_for(std::chrono::milliseconds(std::max<std::int64_t>(
         0, first.quarantined_until_ms + 20 - unix_ms())));
     int const probe_port = read();
     std::int64_t const probed_at = unix_ms();
-    BOOST_CHECK(probe_port == c.replica_1.port || probe_port == c.primary.port);
+    BOOST_CHECK(probe_port == layout.other_port || probe_port == c.primary.port);
     BOOST_CHECK_EQUAL(flaky.accepted(), attempts + 1);
-    auto second = replica_2();
+    auto second = flaky_stats();
     BOOST_CHECK_EQUAL(second.state, "quarantined");
     BOOST_CHECK_EQUAL(second.quarantines, 2u);
     BOOST_CHECK_EQUAL(second.failures, first.failures + 1);
@@ -106,28 +139,29 @@ BOOST_AUTO_TEST_CASE(quarantined_replica_is_skipped_until_retry_window)
     BOOST_CHECK_GE(second_window, 640 - 50);
     BOOST_CHECK_LE(second_window, 960 + 50);
 
-    // replica-2 answers again: once the window ends, a probe succeeds and it serves reads.
+    // The replica answers again: once the window ends, a probe succeeds and it serves reads.
     flaky.set_mode(tcp_proxy::mode::forward);
     std::int64_t first_read_at = 0;
     bool const back = eventually(std::chrono::milliseconds(second_window + 2000), [&] {
-        if (read() != c.replica_2.port)
+        if (read() != layout.flaky_port)
             return false;
         first_read_at = unix_ms();
         return true;
     }, 5ms);
     if (!back)
     {
-        auto const r = replica_2();
-        BOOST_FAIL("replica-2 served no read within 2 s after its second window ended (state "
+        auto const r = flaky_stats();
+        BOOST_FAIL(layout.flaky_name << " served no read within 2 s after its second window ended (state "
                    << r.state << ", quarantines " << r.quarantines << ", failures " << r.failures
                    << ", connection attempts " << flaky.accepted() << ", open " << flaky.open_connections()
                    << ", last_error: " << r.last_error << ")");
     }
-    BOOST_CHECK_EQUAL(soci::routing.last_endpoint(sql), "replica-2");
+    BOOST_CHECK_EQUAL(soci::routing.last_endpoint(sql), layout.flaky_name);
     BOOST_CHECK_MESSAGE(first_read_at >= second.quarantined_until_ms - 5,
-                        "replica-2 served a read " << second.quarantined_until_ms - first_read_at
+                        layout.flaky_name << " served a read " << second.quarantined_until_ms - first_read_at
                                                    << " ms before its window ended");
-    auto const up = replica_2();
+    auto const up = flaky_stats();
+    BOOST_CHECK_GE(flaky.open_connections(), 1);  // it ran through the proxy
     BOOST_CHECK_EQUAL(up.state, "up");
     BOOST_CHECK_EQUAL(up.quarantined_until_ms, 0);
     BOOST_CHECK_EQUAL(up.quarantines, 2u);
@@ -139,13 +173,14 @@ BOOST_AUTO_TEST_CASE(quarantined_replica_is_skipped_until_retry_window)
 BOOST_AUTO_TEST_CASE(quarantine_window_doubles_up_to_retry_window_max)
 {
     test_cluster const& c = cluster();
-    tcp_proxy dead(c.replica_2.port);
+    tcp_proxy dead(c.replicas.back().port);
     dead.set_mode(tcp_proxy::mode::reject);
+    flaky_layout const layout = behind(dead);
     config_spec spec;
     spec.failures = 1;
     spec.retry_window = 0.1;
     spec.retry_window_max = 0.3;
-    spec.replicas = std::vector<replica_spec>{{"replica-1", c.replica_1.port, {}}, {"replica-2", dead.port(), {}}};
+    spec.replicas = layout.replicas;
     soci::session sql(routing_uri(spec));
 
     std::vector<std::int64_t> windows;  // ms, as seen right after each new quarantine
@@ -157,7 +192,7 @@ BOOST_AUTO_TEST_CASE(quarantine_window_doubles_up_to_retry_window_max)
         try
         {
             int const port = read_port(sql);
-            BOOST_CHECK_NE(port, c.replica_2.port);
+            BOOST_CHECK_NE(port, layout.flaky_port);
         }
         catch (std::exception const& e)
         {
@@ -165,7 +200,7 @@ BOOST_AUTO_TEST_CASE(quarantine_window_doubles_up_to_retry_window_max)
                 BOOST_ERROR("a read failed: " << e.what());
         }
         auto const s = soci::routing.stats(sql);
-        auto const* r = find(s, "replica-2");
+        auto const* r = find(s, layout.flaky_name);
         BOOST_REQUIRE(r != nullptr);
         if (r->quarantines > seen)
         {
@@ -192,19 +227,20 @@ BOOST_AUTO_TEST_CASE(quarantine_window_doubles_up_to_retry_window_max)
 BOOST_AUTO_TEST_CASE(prepared_read_moves_off_a_failed_replica_between_executions)
 {
     test_cluster const& c = cluster();
-    tcp_proxy flaky(c.replica_2.port);
+    server const& replica = c.replicas.back();
+    tcp_proxy flaky(replica.port);
     config_spec spec;
     spec.failures = 2;
     spec.retry_window = 0.3;
     spec.retry_window_max = 0.3;
     spec.timeout = 1.0;
-    spec.replicas = std::vector<replica_spec>{{"replica-2", flaky.port(), {}}};
+    spec.replicas = std::vector<replica_spec>{{"flaky", flaky.port(), {}}};
     soci::session sql(routing_uri(spec));
 
     int port = 0;
-    soci::statement st = (sql.prepare << "SELECT inet_server_port()", soci::into(port));
+    soci::statement st = (sql.prepare << c.port_query, soci::into(port));
     st.execute(true);
-    BOOST_CHECK_EQUAL(port, c.replica_2.port);
+    BOOST_CHECK_EQUAL(port, replica.port);
 
     flaky.set_mode(tcp_proxy::mode::reject);
     flaky.cut();
@@ -223,7 +259,7 @@ BOOST_AUTO_TEST_CASE(prepared_read_moves_off_a_failed_replica_between_executions
         BOOST_CHECK_EQUAL(soci::routing.last_endpoint(sql), "primary");
     }
     auto s = soci::routing.stats(sql);
-    auto const* r = find(s, "replica-2");
+    auto const* r = find(s, "flaky");
     BOOST_REQUIRE(r != nullptr);
     BOOST_CHECK_EQUAL(r->state, "quarantined");
 
@@ -236,12 +272,12 @@ BOOST_AUTO_TEST_CASE(prepared_read_moves_off_a_failed_replica_between_executions
         }
         catch (std::exception const& e)
         {
-            BOOST_ERROR("the prepared read failed while replica-2 came back: " << e.what());
+            BOOST_ERROR("the prepared read failed while its replica came back: " << e.what());
             return true;
         }
-        return port == c.replica_2.port;
+        return port == replica.port;
     });
-    BOOST_CHECK_MESSAGE(back, "the prepared read did not return to replica-2 within 3 s");
+    BOOST_CHECK_MESSAGE(back, "the prepared read did not return to its replica within 3 s");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

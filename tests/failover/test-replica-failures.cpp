@@ -1,4 +1,4 @@
-// soci-routing failover tests: standbys that crash or stop under load.
+// soci-routing failover tests: replicas that crash or stop under load.
 
 #include <boost/test/unit_test.hpp>
 
@@ -22,6 +22,7 @@ class readers
 {
 public:
     static constexpr int phases = 3;
+    static constexpr int slots = 4;  // the primary, up to two replicas, any other port
 
     readers(std::string uri, int threads) : uri_(std::move(uri))
     {
@@ -70,11 +71,10 @@ private:
         test_cluster const& c = cluster();
         if (port == c.primary.port)
             return 0;
-        if (port == c.replica_1.port)
-            return 1;
-        if (port == c.replica_2.port)
-            return 2;
-        return 3;
+        for (std::size_t i = 0; i < c.replicas.size() && i + 2 < slots; ++i)
+            if (port == c.replicas[i].port)
+                return static_cast<int>(i) + 1;
+        return slots - 1;
     }
 
     void note(std::string what)
@@ -130,7 +130,7 @@ private:
     std::vector<std::thread> threads_;
     std::atomic<int> phase_{0};
     std::atomic<bool> stop_{false};
-    std::array<std::array<std::atomic<int>, 4>, phases> by_port_{};
+    std::array<std::array<std::atomic<int>, slots>, phases> by_port_{};
     std::atomic<int> errors_{0};
     std::atomic<int> mismatches_{0};
     mutable std::mutex mutex_;
@@ -146,15 +146,35 @@ std::string join_lines(std::vector<std::string> const& lines)
     return out;
 }
 
-} // namespace
-
-BOOST_AUTO_TEST_SUITE(standby_failures)
-
-// SIGKILL of a standby while 4 threads read: every read still succeeds (a broken or refused replica read is
-// retried on the primary), and the standby takes reads again once it is back.
-BOOST_AUTO_TEST_CASE(killed_standby_causes_no_application_errors)
+// "primary/replica-1/replica-2" counts of one phase.
+std::string per_server(readers const& load, int phase)
 {
     test_cluster const& c = cluster();
+    std::string out = std::to_string(load.reads(phase, c.primary.port));
+    for (auto const& r : c.replicas)
+        out += "/" + std::to_string(load.reads(phase, r.port));
+    return out;
+}
+
+// True when `ports` holds every replica's port.
+bool every_replica_in(std::set<int> const& ports)
+{
+    for (auto const& r : cluster().replicas)
+        if (!ports.count(r.port))
+            return false;
+    return true;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(replica_failures)
+
+// SIGKILL of a replica while 4 threads read: every read still succeeds (a broken or refused replica read is
+// retried on the primary), and the replica takes reads again once it is back.
+BOOST_AUTO_TEST_CASE(killed_replica_causes_no_application_errors)
+{
+    test_cluster const& c = cluster();
+    server const& victim = c.replicas[0];
     config_spec spec;
     spec.failures = 2;
     spec.retry_window = 0.3;
@@ -163,20 +183,24 @@ BOOST_AUTO_TEST_CASE(killed_standby_causes_no_application_errors)
     std::string const uri = routing_uri(spec);
     soci::session observer(uri);
 
-    node_guard nodes;  // declared before the readers: they are joined first, then the standby restarted
+    node_guard nodes;  // declared before the readers: they are joined first, then the replica restarted
     readers load(uri, 4);
 
-    // Phase 0: both standbys serve reads.
+    // Phase 0: every replica serves reads.
     bool const warm = eventually(10s, [&] {
-        return load.min_reads_per_thread() >= 20 && load.reads(0, c.replica_1.port) > 0
-            && load.reads(0, c.replica_2.port) > 0;
+        if (load.min_reads_per_thread() < 20)
+            return false;
+        for (auto const& r : c.replicas)
+            if (load.reads(0, r.port) == 0)
+                return false;
+        return true;
     });
-    BOOST_REQUIRE_MESSAGE(warm, "the 4 readers did not read from both standbys within 10 s; errors: "
+    BOOST_REQUIRE_MESSAGE(warm, "the 4 readers did not read from every replica within 10 s; errors: "
                                     << load.errors() << join_lines(load.samples()));
 
-    // Phase 1: replica-1 is killed (SIGKILL of its postmaster; its connections break). Reads that start
-    // while the script runs still count as phase 0: the server may not be dead yet.
-    BOOST_REQUIRE(nodes.kill("pg-replica-1"));
+    // Phase 1: replica-1 is killed (SIGKILL of the server; its connections break). Reads that start while
+    // the script runs still count as phase 0: the server may not be dead yet.
+    BOOST_REQUIRE(nodes.kill(victim.node));
     load.set_phase(1);
     bool const tried = eventually(5s, [&] {
         auto const s = soci::routing.stats(observer);
@@ -187,23 +211,23 @@ BOOST_AUTO_TEST_CASE(killed_standby_causes_no_application_errors)
 
     // Phase 2: replica-1 restarts (start-node returns once it replicates again; it may take reads before).
     load.set_phase(2);
-    BOOST_REQUIRE(nodes.start("pg-replica-1"));
-    bool const used_again = eventually(10s, [&] { return load.reads(2, c.replica_1.port) > 0; });
+    BOOST_REQUIRE(nodes.start(victim.node));
+    bool const used_again = eventually(10s, [&] { return load.reads(2, victim.port) > 0; });
     load.stop();
 
-    BOOST_TEST_MESSAGE("reads per phase (primary/replica-1/replica-2): "
-                       << load.reads(0, c.primary.port) << "/" << load.reads(0, c.replica_1.port) << "/"
-                       << load.reads(0, c.replica_2.port) << ", " << load.reads(1, c.primary.port) << "/"
-                       << load.reads(1, c.replica_1.port) << "/" << load.reads(1, c.replica_2.port) << ", "
-                       << load.reads(2, c.primary.port) << "/" << load.reads(2, c.replica_1.port) << "/"
-                       << load.reads(2, c.replica_2.port));
+    BOOST_TEST_MESSAGE("reads per phase (primary/replicas): " << per_server(load, 0) << ", " << per_server(load, 1)
+                                                              << ", " << per_server(load, 2));
     BOOST_CHECK_MESSAGE(load.errors() == 0, load.errors() << " reads reached the application as errors:"
                                                           << join_lines(load.samples()));
     BOOST_CHECK_MESSAGE(load.mismatches() == 0,
                         "last_endpoint() disagreed with where the read ran:" << join_lines(load.samples()));
-    BOOST_CHECK_MESSAGE(load.reads(1, c.replica_1.port) == 0,
+    BOOST_CHECK_MESSAGE(load.reads(1, victim.port) == 0,
                         "reads were served by replica-1's port after it was killed: the kill did not happen");
     BOOST_CHECK_MESSAGE(load.reads(1) > 0, "no read completed while replica-1 was down");
+    if (c.replicas.size() == 1)
+        BOOST_CHECK_MESSAGE(load.reads(1, c.primary.port) == load.reads(1),
+                            "with the only replica down, reads ran elsewhere than on the primary: "
+                                << per_server(load, 1));
     BOOST_CHECK_MESSAGE(used_again, "replica-1 served no read within 10 s after its restart");
 
     auto const s = soci::routing.stats(observer);
@@ -223,11 +247,12 @@ BOOST_AUTO_TEST_CASE(killed_standby_causes_no_application_errors)
                         "replica-1 is not \"up\" in stats after serving reads again");
 }
 
-// Both standbys stopped: reads run on the primary with no error, stats and check report the standbys, and
+// Every replica stopped: reads run on the primary with no error, stats and check report the replicas, and
 // reads return to them when they are back.
-BOOST_AUTO_TEST_CASE(stopped_standbys_send_reads_to_primary_and_check_reports_them)
+BOOST_AUTO_TEST_CASE(stopped_replicas_send_reads_to_primary_and_check_reports_them)
 {
     test_cluster const& c = cluster();
+    std::size_t const endpoints = 1 + c.replicas.size();
     config_spec spec;
     spec.failures = 1;
     spec.retry_window = 0.3;
@@ -242,12 +267,11 @@ BOOST_AUTO_TEST_CASE(stopped_standbys_send_reads_to_primary_and_check_reports_th
     std::set<int> before;
     for (int i = 0; i < 10; ++i)
         before.insert(read_port(sql));
-    BOOST_REQUIRE_MESSAGE(before.count(c.replica_1.port) && before.count(c.replica_2.port),
-                          "10 reads did not use both standbys before the test stopped them");
+    BOOST_REQUIRE_MESSAGE(every_replica_in(before), "10 reads did not use every replica before the test stopped them");
 
     node_guard nodes;
-    BOOST_REQUIRE(nodes.stop("pg-replica-1"));
-    BOOST_REQUIRE(nodes.stop("pg-replica-2"));
+    for (auto const& r : c.replicas)
+        BOOST_REQUIRE(nodes.stop(r.node));
 
     int failed = 0;
     for (int i = 0; i < 20; ++i)
@@ -261,22 +285,22 @@ BOOST_AUTO_TEST_CASE(stopped_standbys_send_reads_to_primary_and_check_reports_th
         catch (std::exception const& e)
         {
             if (++failed <= 3)
-                BOOST_ERROR("a read failed with both standbys down (fallback = true): " << e.what());
+                BOOST_ERROR("a read failed with every replica down (fallback = true): " << e.what());
         }
     }
     BOOST_CHECK_EQUAL(failed, 0);
 
     auto const s = soci::routing.stats(sql);
-    BOOST_REQUIRE_EQUAL(s.endpoints.size(), 3u);
+    BOOST_REQUIRE_EQUAL(s.endpoints.size(), endpoints);
     auto const* p = find(s, "primary");
     BOOST_REQUIRE(p != nullptr);
     BOOST_CHECK_MESSAGE(p->statements >= 20, "the primary counts " << p->statements
                                                                    << " statements after serving 20 reads");
-    for (char const* name : {"replica-1", "replica-2"})
+    for (auto const& replica : real_replicas())
     {
-        BOOST_TEST_CONTEXT(name)
+        BOOST_TEST_CONTEXT(replica.name)
         {
-            auto const* r = find(s, name);
+            auto const* r = find(s, replica.name);
             BOOST_REQUIRE(r != nullptr);
             BOOST_CHECK_NE(r->state, "up");
             BOOST_CHECK_GE(r->failures, 1u);
@@ -286,25 +310,25 @@ BOOST_AUTO_TEST_CASE(stopped_standbys_send_reads_to_primary_and_check_reports_th
         }
     }
 
-    // Readiness: the primary is ready and reads are servable through fallback; the standbys are reported.
+    // Readiness: the primary is ready and reads are servable through fallback; the replicas are reported.
     soci::routing_check const ready = soci::routing.check(sql);
     BOOST_CHECK(ready.primary_ready);
     BOOST_CHECK(ready.reads_servable);
     BOOST_CHECK(ready.ready());
-    BOOST_REQUIRE_EQUAL(ready.endpoints.size(), 3u);
+    BOOST_REQUIRE_EQUAL(ready.endpoints.size(), endpoints);
     BOOST_CHECK(ready.endpoints[0].reachable);
     BOOST_CHECK(ready.endpoints[0].role_ok);
-    for (char const* name : {"replica-1", "replica-2"})
+    for (auto const& replica : real_replicas())
     {
-        BOOST_TEST_CONTEXT(name)
+        BOOST_TEST_CONTEXT(replica.name)
         {
-            auto const* e = find(ready, name);
+            auto const* e = find(ready, replica.name);
             BOOST_REQUIRE(e != nullptr);
             BOOST_CHECK(!e->reachable);
             BOOST_CHECK(!e->role_ok);
             BOOST_CHECK(!e->error.empty());
             BOOST_CHECK(!contains(e->error, c.primary.password));
-            BOOST_CHECK(contains(ready.to_text(), name));
+            BOOST_CHECK(contains(ready.to_text(), replica.name));
         }
     }
     BOOST_CHECK(!contains(ready.to_text(), c.primary.password));
@@ -321,7 +345,7 @@ BOOST_AUTO_TEST_CASE(stopped_standbys_send_reads_to_primary_and_check_reports_th
         try
         {
             int const port = read_port(strict_sql);
-            BOOST_ERROR("a read with no standby and fallback = false succeeded, on port " << port);
+            BOOST_ERROR("a read with no replica and fallback = false succeeded, on port " << port);
         }
         catch (soci::soci_error const& e)
         {
@@ -331,9 +355,9 @@ BOOST_AUTO_TEST_CASE(stopped_standbys_send_reads_to_primary_and_check_reports_th
         }
     }
 
-    // Back: reads go to both standbys again.
-    BOOST_REQUIRE(nodes.start("pg-replica-1"));
-    BOOST_REQUIRE(nodes.start("pg-replica-2"));
+    // Back: reads go to every replica again.
+    for (auto const& r : c.replicas)
+        BOOST_REQUIRE(nodes.start(r.node));
     std::set<int> after;
     bool const back = eventually(15s, [&] {
         try
@@ -342,12 +366,12 @@ BOOST_AUTO_TEST_CASE(stopped_standbys_send_reads_to_primary_and_check_reports_th
         }
         catch (std::exception const& e)
         {
-            BOOST_ERROR("a read failed while the standbys came back: " << e.what());
+            BOOST_ERROR("a read failed while the replicas came back: " << e.what());
             return true;
         }
-        return after.count(c.replica_1.port) && after.count(c.replica_2.port);
+        return every_replica_in(after);
     });
-    BOOST_CHECK_MESSAGE(back, "reads did not return to both standbys within 15 s of their restart");
+    BOOST_CHECK_MESSAGE(back, "reads did not return to every replica within 15 s of their restart");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
