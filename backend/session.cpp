@@ -66,7 +66,9 @@ std::shared_ptr<endpoint_handle> session_state::replica_handle(std::size_t index
             return h;
     }
     endpoint_pool& pool = cluster_->replica(index);
-    lease l = pool.acquire();
+    // This session's own connection of that replica when it is idle (a session leases a replica
+    // connection per statement): warm caches, statement cache included.
+    lease l = pool.acquire(this);
     if (!l)
         throw soci::soci_error(pool.exhausted_message());
     auto h = std::make_shared<endpoint_handle>(std::move(l), pool, static_cast<int>(index));

@@ -87,11 +87,9 @@ private:
     std::vector<std::string> garbage_;  ///< names to DEALLOCATE when the connection can run commands again
 };
 
-/// The statement cache of a pooled inner session: shared by every lease of that connection; nullptr when
-/// the endpoint does not cache (MySQL, `statements = 0`).
-std::shared_ptr<statement_cache> obtain_statement_cache(soci::session& sql, endpoint_config const& config);
-/// The connection is being closed (discarded after a failure): its cache goes too.
-void forget_statement_cache(soci::session& sql) noexcept;
+/// The statement cache of a pooled connection, kept with it in its pool (`lease::attachment()`) and shared by
+/// every lease of that connection; nullptr when the endpoint does not cache (MySQL, `statements = 0`).
+std::shared_ptr<statement_cache> obtain_statement_cache(lease& l, endpoint_config const& config);
 
 /// One leased endpoint connection of a routing session, shared by the session's statements on it: two live
 /// statements on replica-1 use one connection (never wait for a second connection of the same pool).
@@ -102,7 +100,7 @@ struct endpoint_handle
     {
         try
         {
-            cache_ = obtain_statement_cache(lease_.session(), pool.config());
+            cache_ = obtain_statement_cache(lease_, pool.config());
         }
         catch (...)
         {
@@ -126,8 +124,8 @@ struct endpoint_handle
         lease_.discard();
         if (cache_)
         {
+            // Closed with the connection (its lease's attachment); statements still holding it run uncached.
             cache_->forget_all();
-            forget_statement_cache(lease_.session());
             cache_.reset();
         }
     }

@@ -20,30 +20,12 @@
 #include <libpq-fe.h>
 
 #include <atomic>
-#include <mutex>
 
 namespace soci_routing
 {
 
 namespace
 {
-
-/// The process-wide registry of connection caches, keyed by the pooled inner session.
-struct cache_registry
-{
-    std::mutex mutex;
-    std::unordered_map<soci::session*, std::shared_ptr<statement_cache>> caches;
-};
-
-cache_registry& registry()
-{
-    static cache_registry* r = new cache_registry;  // never destroyed: pools may close sessions at exit
-    return *r;
-}
-
-/// More registered connections than this: forget the ones no routing session holds now (their connections
-/// were most likely closed by their pool).
-constexpr std::size_t registry_prune_at = 4096;
 
 /// Names no SOCI statement uses (SOCI's are st_N), unique in the process: a stale cache can only meet
 /// "prepared statement does not exist", never another statement of the same name.
@@ -63,44 +45,22 @@ PGconn* connection_of(soci::session& sql) noexcept
 
 } // namespace
 
-std::shared_ptr<statement_cache> obtain_statement_cache(soci::session& sql, endpoint_config const& config)
+std::shared_ptr<statement_cache> obtain_statement_cache(lease& l, endpoint_config const& config)
 {
     if (config.drv != driver::postgresql || config.statements <= 0)
         return nullptr;
-    soci::details::session_backend* b = sql.get_backend();
+    // Kept with the pooled connection (lease::attachment()): the next lease of the same connection finds it
+    // without a lookup, and it is destroyed with the connection.
+    if (l.attachment())
+        return std::static_pointer_cast<statement_cache>(l.attachment());
+    soci::details::session_backend* b = l.session().get_backend();
     if (b == nullptr || b->get_backend_name() != "postgresql")
         return nullptr;
     if (static_cast<soci::postgresql_session_backend*>(b)->single_row_mode_)
         return nullptr;
-    std::size_t const capacity = static_cast<std::size_t>(config.statements);
-
-    cache_registry& r = registry();
-    std::lock_guard<std::mutex> lock(r.mutex);
-    std::shared_ptr<statement_cache>& c = r.caches[&sql];
-    // Another capacity: the cache of a closed session whose address a new one got (of another pool). The
-    // connection check of lookup() would empty it anyway.
-    if (!c || c->capacity() != capacity)
-    {
-        if (r.caches.size() > registry_prune_at)
-        {
-            for (auto it = r.caches.begin(); it != r.caches.end();)
-            {
-                if (it->second && it->second.use_count() == 1 && it->first != &sql)
-                    it = r.caches.erase(it);
-                else
-                    ++it;
-            }
-        }
-        c = std::make_shared<statement_cache>(capacity);
-    }
+    auto c = std::make_shared<statement_cache>(static_cast<std::size_t>(config.statements));
+    l.attachment() = c;
     return c;
-}
-
-void forget_statement_cache(soci::session& sql) noexcept
-{
-    cache_registry& r = registry();
-    std::lock_guard<std::mutex> lock(r.mutex);
-    r.caches.erase(&sql);
 }
 
 statement_cache::~statement_cache() = default;

@@ -88,7 +88,8 @@ constexpr std::size_t reason_count = static_cast<std::size_t>(reason::unknown) +
 // ---------------------------------------------------------------------------------------------- lease
 
 lease::lease(lease&& other) noexcept
-    : pool_(other.pool_), sql_(other.sql_), discard_(other.discard_)
+    : pool_(other.pool_), sql_(other.sql_), discard_(other.discard_), affinity_(other.affinity_),
+      attachment_(std::move(other.attachment_))
 {
     other.pool_ = nullptr;
     other.sql_ = nullptr;
@@ -103,6 +104,8 @@ lease& lease::operator=(lease&& other) noexcept
         pool_ = other.pool_;
         sql_ = other.sql_;
         discard_ = other.discard_;
+        affinity_ = other.affinity_;
+        attachment_ = std::move(other.attachment_);
         other.pool_ = nullptr;
         other.sql_ = nullptr;
         other.discard_ = false;
@@ -118,7 +121,8 @@ lease::~lease()
 void lease::release() noexcept
 {
     if (sql_ != nullptr && pool_ != nullptr)
-        pool_->give_back(sql_, discard_);
+        pool_->give_back(sql_, discard_, std::move(attachment_), affinity_);
+    attachment_.reset();
     sql_ = nullptr;
     pool_ = nullptr;
     discard_ = false;
@@ -142,6 +146,8 @@ struct endpoint_pool::impl
     {
         std::unique_ptr<soci::session> sql;
         clock::time_point since;
+        std::shared_ptr<void> attachment;  ///< the last borrower's (lease::attachment())
+        void const* affinity = nullptr;    ///< who gave it back (acquire()'s `affinity`)
     };
 
     mutable std::mutex mutex;
@@ -252,7 +258,7 @@ endpoint_pool::endpoint_pool(endpoint_config config, endpoint_role role, routing
         --impl_->connecting;
         if (!sql)
             break;
-        impl_->idle.push_back({std::move(sql), clock::now()});
+        impl_->idle.push_back({std::move(sql), clock::now(), {}, nullptr});
     }
 }
 
@@ -310,12 +316,12 @@ std::unique_ptr<soci::session> endpoint_pool::impl::connect(endpoint_pool& self)
     }
 }
 
-lease endpoint_pool::acquire()
+lease endpoint_pool::acquire(void const* affinity)
 {
-    return acquire(to_ms(impl_->config.pool.wait_timeout));
+    return acquire(to_ms(impl_->config.pool.wait_timeout), affinity);
 }
 
-lease endpoint_pool::acquire(std::chrono::milliseconds wait)
+lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinity)
 {
     impl& d = *impl_;
     auto const deadline = clock::now() + wait;
@@ -325,12 +331,26 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait)
     {
         if (!d.idle.empty())
         {
-            std::unique_ptr<soci::session> sql = std::move(d.idle.back().sql);
-            d.idle.pop_back();
+            // The borrower's own connection when it is idle, else the most recently given back.
+            auto pick = d.idle.end() - 1;
+            if (affinity != nullptr && pick->affinity != affinity)
+            {
+                for (auto it = d.idle.begin(); it != d.idle.end(); ++it)
+                {
+                    if (it->affinity == affinity)
+                    {
+                        pick = it;
+                        break;
+                    }
+                }
+            }
+            std::unique_ptr<soci::session> sql = std::move(pick->sql);
+            std::shared_ptr<void> attachment = std::move(pick->attachment);
+            d.idle.erase(pick);  // keeps the order: the back stays the most recently given back
             soci::session* raw = sql.get();
             d.lent.emplace(raw, std::move(sql));
             d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
-            return lease(this, raw);
+            return lease(this, raw, std::move(attachment), affinity);
         }
         if (d.open_locked() < max)
         {
@@ -354,7 +374,7 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait)
             soci::session* raw = sql.get();
             d.lent.emplace(raw, std::move(sql));
             d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
-            return lease(this, raw);
+            return lease(this, raw, nullptr, affinity);
         }
         ++d.waiting;
         bool const woken = d.freed.wait_until(lock, deadline, [&] {
@@ -379,7 +399,8 @@ std::string endpoint_pool::exhausted_message(std::chrono::milliseconds waited) c
                        impl_->config.pool.max, impl_->config.pool.max);
 }
 
-void endpoint_pool::give_back(soci::session* sql, bool discard) noexcept
+void endpoint_pool::give_back(soci::session* sql, bool discard, std::shared_ptr<void> attachment,
+                              void const* affinity) noexcept
 {
     impl& d = *impl_;
     std::unique_ptr<soci::session> closing;
@@ -391,12 +412,14 @@ void endpoint_pool::give_back(soci::session* sql, bool discard) noexcept
         if (discard || d.quarantined)
             closing = std::move(it->second);
         else
-            d.idle.push_back({std::move(it->second), clock::now()});
+            d.idle.push_back({std::move(it->second), clock::now(), std::move(attachment), affinity});
         d.lent.erase(it);
         d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
     }
     d.freed.notify_one();
-    // The session (and its server connection) closes here, outside the lock.
+    // The session (and its server connection) closes here, outside the lock; what was attached to it
+    // (when not kept with it in the idle list) goes first.
+    attachment.reset();
     closing.reset();
 }
 
@@ -441,7 +464,7 @@ void endpoint_pool::maintain()
         std::lock_guard<std::mutex> lock(d.mutex);
         --d.connecting;
         if (sql)
-            d.idle.push_back({std::move(sql), clock::now()});
+            d.idle.push_back({std::move(sql), clock::now(), {}, nullptr});
     }
     d.freed.notify_one();
 }

@@ -46,7 +46,11 @@ class lease
 {
 public:
     lease() noexcept = default;
-    lease(endpoint_pool* pool, soci::session* sql) noexcept : pool_(pool), sql_(sql) {}
+    lease(endpoint_pool* pool, soci::session* sql, std::shared_ptr<void> attachment = nullptr,
+          void const* affinity = nullptr) noexcept
+        : pool_(pool), sql_(sql), affinity_(affinity), attachment_(std::move(attachment))
+    {
+    }
     lease(lease&& other) noexcept;
     lease& operator=(lease&& other) noexcept;
     lease(lease const&) = delete;
@@ -58,6 +62,10 @@ public:
     endpoint_pool& pool() const noexcept { return *pool_; }
     /// The connection is broken: close it rather than give it back.
     void discard() noexcept { discard_ = true; }
+    /// What the borrower keeps with this connection (the backend: its statement cache). It stays with the
+    /// connection while the connection is idle in the pool, comes back with the next lease of the same
+    /// connection, and is destroyed with the connection (closed, discarded, quarantined).
+    std::shared_ptr<void>& attachment() noexcept { return attachment_; }
     /// Gives the connection back now (or closes it after discard()).
     void release() noexcept;
 
@@ -65,6 +73,8 @@ private:
     endpoint_pool* pool_ = nullptr;
     soci::session* sql_ = nullptr;
     bool discard_ = false;
+    void const* affinity_ = nullptr;
+    std::shared_ptr<void> attachment_;
 };
 
 /// The connections of one endpoint, with its health and counters. Thread-safe.
@@ -85,9 +95,14 @@ public:
     /// Borrows an open connection, opening a new one while below `max`; waits up to `wait` for one to be
     /// given back. Returns an empty lease when the wait runs out. A failed connect throws the driver's
     /// soci_error with the endpoint described (and records a connection failure).
-    lease acquire(std::chrono::milliseconds wait);
+    ///
+    /// `affinity` (any address that stands for the borrower, e.g. its session): among the idle connections,
+    /// the one this borrower gave back last is preferred, so that a session that borrows for every statement
+    /// keeps meeting the same connection (its prepared statements, its caches, its socket on the same CPU).
+    /// Idle connections still serve anyone: affinity never makes a borrower wait or open a connection.
+    lease acquire(std::chrono::milliseconds wait, void const* affinity = nullptr);
     /// acquire() with the pool's own wait_timeout.
-    lease acquire();
+    lease acquire(void const* affinity = nullptr);
     /// The error text for an exhausted pool: names the endpoint, the wait and the `max` limit
     /// (for the primary, where there is nowhere else to go).
     std::string exhausted_message() const;
@@ -108,7 +123,7 @@ public:
     soci::routing_endpoint_stats stats() const;
 
     /// Called by lease.
-    void give_back(soci::session* sql, bool discard) noexcept;
+    void give_back(soci::session* sql, bool discard, std::shared_ptr<void> attachment, void const* affinity) noexcept;
 
     /// Housekeeping (the cluster's background thread calls it): closes connections idle for longer than
     /// `idle_timeout` above `min`, and opens connections up to `min` while the endpoint is healthy.

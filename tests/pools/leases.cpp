@@ -9,6 +9,7 @@
 #include <soci/mysql/soci-mysql.h>
 
 #include <atomic>
+#include <memory>
 #include <vector>
 
 using namespace pools_test;
@@ -230,6 +231,70 @@ BOOST_AUTO_TEST_CASE(discarded_connection_is_closed_not_reused)
     again.session() << "SELECT 1", soci::into(one);
     BOOST_TEST(one == 1);
     (void)first;
+}
+
+BOOST_AUTO_TEST_CASE(borrower_gets_its_own_idle_connection_back_before_the_most_recent_one)
+{
+    routing_options options;
+    endpoint_pool pool(test_cluster(0).primary, endpoint_role::primary, options);
+    int const alice = 0, bob = 0;  // two borrowers (their addresses stand for them)
+    soci::session* alices = nullptr;
+    soci::session* bobs = nullptr;
+    {
+        lease a = pool.acquire(&alice);
+        lease b = pool.acquire(&bob);
+        BOOST_REQUIRE(a);
+        BOOST_REQUIRE(b);
+        alices = &a.session();
+        bobs = &b.session();
+        BOOST_TEST(alices != bobs);
+        a.release();  // alice's goes back first, bob's last: plain LIFO would hand out bob's
+    }
+    {
+        lease a = pool.acquire(&alice);
+        BOOST_REQUIRE(a);
+        BOOST_TEST(&a.session() == alices);
+        lease b = pool.acquire(&bob);
+        BOOST_REQUIRE(b);
+        BOOST_TEST(&b.session() == bobs);
+    }
+    // Affinity is a preference, never a reservation: a third borrower takes an idle connection at once, and
+    // no new one is opened for it.
+    int const carol = 0;
+    lease c = pool.acquire(&carol);
+    BOOST_REQUIRE(c);
+    BOOST_TEST((&c.session() == alices || &c.session() == bobs));
+    BOOST_TEST(pool.stats().connections_open == 2);
+}
+
+BOOST_AUTO_TEST_CASE(attachment_stays_with_its_connection_and_dies_with_it)
+{
+    routing_options options;
+    endpoint_pool pool(test_cluster(0).primary, endpoint_role::primary, options);
+    std::weak_ptr<void> watched;
+    soci::session* first = nullptr;
+    {
+        lease l = pool.acquire();
+        BOOST_REQUIRE(l);
+        BOOST_TEST(!l.attachment());
+        first = &l.session();
+        auto data = std::make_shared<int>(42);
+        watched = data;
+        l.attachment() = data;
+    }
+    BOOST_TEST(!watched.expired());  // kept while the connection is idle in the pool
+    {
+        lease l = pool.acquire();
+        BOOST_REQUIRE(l);
+        BOOST_REQUIRE(&l.session() == first);
+        BOOST_REQUIRE(l.attachment());
+        BOOST_TEST(*std::static_pointer_cast<int>(l.attachment()) == 42);
+        l.discard();
+    }
+    BOOST_TEST(watched.expired());  // closed with its connection
+    lease fresh = pool.acquire();
+    BOOST_REQUIRE(fresh);
+    BOOST_TEST(!fresh.attachment());
 }
 
 BOOST_AUTO_TEST_CASE(failed_connect_throws_soci_error_naming_the_endpoint_without_password)
