@@ -465,6 +465,19 @@ private:
     std::vector<double> previous_;
 };
 
+/// Fallbacks that must cost no health (timeouts, read-only refusals): every real replica is still up.
+void check_replicas_still_up(soci::routing_stats const& s, char const* after)
+{
+    for (auto const& replica : real_replicas())
+    {
+        auto const* e = find(s, replica.name);
+        BOOST_REQUIRE(e != nullptr);
+        BOOST_CHECK_EQUAL(e->state, "up");
+        BOOST_TEST_MESSAGE(replica.name << " after the " << after << ": failures " << e->failures << ", fallbacks "
+                                        << e->fallbacks << ", last_error: " << e->last_error);
+    }
+}
+
 } // namespace
 
 // A statement timeout on a replica (PostgreSQL 57014 from the replica connections' own statement_timeout;
@@ -535,14 +548,7 @@ BOOST_AUTO_TEST_CASE(query_timeout_on_replica_is_retried_on_primary_without_heal
     auto const s = soci::routing.stats(sql);
     BOOST_CHECK_EQUAL(total(s, &soci::routing_endpoint_stats::fallbacks, "replica"), static_cast<unsigned>(repeats));
     BOOST_CHECK_EQUAL(total(s, &soci::routing_endpoint_stats::quarantines, "replica"), 0u);
-    for (auto const& replica : real_replicas())
-    {
-        auto const* e = find(s, replica.name);
-        BOOST_REQUIRE(e != nullptr);
-        BOOST_CHECK_EQUAL(e->state, "up");
-        BOOST_TEST_MESSAGE(replica.name << " after the timeouts: failures " << e->failures << ", fallbacks "
-                                        << e->fallbacks << ", last_error: " << e->last_error);
-    }
+    check_replicas_still_up(s, "timeouts");
     std::set<int> ports;
     for (int i = 0; i < 4; ++i)
         ports.insert(read_port(sql));
@@ -622,13 +628,11 @@ BOOST_AUTO_TEST_CASE(read_only_refusal_on_replica_is_retried_on_primary_without_
     BOOST_CHECK_EQUAL(total(s, &soci::routing_endpoint_stats::statements, "replica"), static_cast<unsigned>(repeats));
     BOOST_CHECK_EQUAL(total(s, &soci::routing_endpoint_stats::fallbacks, "replica"), static_cast<unsigned>(repeats));
     BOOST_CHECK_EQUAL(total(s, &soci::routing_endpoint_stats::quarantines, "replica"), 0u);
+    check_replicas_still_up(s, "refusals");
     for (auto const& replica : real_replicas())
     {
         auto const* e = find(s, replica.name);
         BOOST_REQUIRE(e != nullptr);
-        BOOST_CHECK_EQUAL(e->state, "up");
-        BOOST_TEST_MESSAGE(replica.name << " after the refusals: failures " << e->failures << ", fallbacks "
-                                        << e->fallbacks << ", last_error: " << e->last_error);
         // Both servers' refusals say "read-only" (25006: "cannot execute INSERT in a read-only transaction";
         // 1290: "... running with the --read-only option ...").
         if (e->fallbacks > 0)
