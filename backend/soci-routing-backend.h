@@ -355,11 +355,130 @@ void discard_inner_element(std::unique_ptr<Element>& inner) noexcept
     inner.reset();
 }
 
-class routing_standard_into_type_backend : public soci::details::standard_into_type_backend,
-                                           public routing_element
+/// What the four element proxies share. SOCI defines (or binds) an element once and then calls pre_exec /
+/// pre_fetch / pre_use for each execution; the proxy records the definition and the calls of the execution
+/// under way, forwards everything to its inner element on the statement's current inner statement, and repeats
+/// both on a new inner statement when the statement moves (replay_definition, replay_execution). The derived
+/// proxy records its own arguments and says how to make an inner element, define it, and repeat its
+/// pre_fetch / pre_use.
+template <typename Inner>
+class element_proxy : public routing_element
 {
 public:
-    explicit routing_standard_into_type_backend(routing_statement_backend& st) : statement_(&st) {}
+    void drop_inner() noexcept final { discard_inner_element(inner_); }
+
+    void replay_definition(soci::details::statement_backend& st) final
+    {
+        if (!defined_)
+            return;
+        inner_.reset(make_inner(st));
+        int position = position_;
+        apply_definition(*inner_, position);
+    }
+
+    void replay_execution() final
+    {
+        if (!inner_)
+            return;
+        if (pending_pre_)
+            replay_pre(*inner_);
+        if (pending_pre_exec_ >= 0)
+            inner_->pre_exec(pending_pre_exec_);
+    }
+
+    void execution_done() noexcept final
+    {
+        pending_pre_exec_ = -1;
+        pending_pre_ = false;
+    }
+
+    void orphan() noexcept final
+    {
+        drop_inner();
+        statement_ = nullptr;
+        attached_ = false;
+    }
+
+protected:
+    element_proxy(routing_statement_backend& st, char const* what) : statement_(&st), what_(what) {}
+
+    /// Makes an inner element of the inner statement `st`.
+    virtual Inner* make_inner(soci::details::statement_backend& st) = 0;
+    /// Repeats the recorded define_by_pos / bind_by_* call on `inner` (by-position calls advance `position`).
+    virtual void apply_definition(Inner& inner, int& position) = 0;
+    /// Repeats the pre_fetch / pre_use call of the execution under way.
+    virtual void replay_pre(Inner& inner) = 0;
+
+    /// The inner element, preparing the statement's inner statement first if it has none yet.
+    Inner& inner()
+    {
+        if (!inner_ && statement_ != nullptr)
+            statement_->ensure_inner();
+        if (!inner_)
+            throw soci::soci_error(std::string("routing: ") + what_ + " used after its statement was cleaned up");
+        return *inner_;
+    }
+
+    /// After the derived proxy recorded its arguments: defines the element on the current inner statement
+    /// (none yet: a by-position call still advances `position`, as SOCI expects). `position`: nullptr for
+    /// by-name binds.
+    void define(int* position)
+    {
+        defined_ = true;
+        drop_inner();
+        if (!attached_)
+        {
+            statement_->attach(this);
+            attached_ = true;
+        }
+        soci::details::statement_backend* st = statement_->inner();
+        if (st == nullptr)
+        {
+            if (position != nullptr)
+                ++*position;
+            return;
+        }
+        inner_.reset(make_inner(*st));
+        int scratch = position_;
+        apply_definition(*inner_, position != nullptr ? *position : scratch);
+    }
+
+    /// SOCI's clean_up(): the element is deleted right after (or defined again, after undefine_and_bind()).
+    void forget_definition() noexcept
+    {
+        drop_inner();
+        defined_ = false;
+        if (attached_ && statement_ != nullptr)
+            statement_->detach(this);
+        attached_ = false;
+    }
+
+    void forward_pre_exec(int num)
+    {
+        inner().pre_exec(num);
+        pending_pre_exec_ = num;
+    }
+
+    /// A pre_fetch / pre_use was forwarded: repeat it if the statement moves during this execution.
+    void note_pre() noexcept { pending_pre_ = true; }
+
+    routing_statement_backend* statement_;
+    int position_ = 0;  ///< the recorded position of by-position calls (before the inner element advances it)
+
+private:
+    char const* what_;
+    bool attached_ = false;  ///< in the statement's element list
+    std::unique_ptr<Inner> inner_;
+    bool defined_ = false;
+    int pending_pre_exec_ = -1;
+    bool pending_pre_ = false;
+};
+
+class routing_standard_into_type_backend : public soci::details::standard_into_type_backend,
+                                           public element_proxy<soci::details::standard_into_type_backend>
+{
+public:
+    explicit routing_standard_into_type_backend(routing_statement_backend& st) : element_proxy(st, "into element") {}
     ~routing_standard_into_type_backend() override;
 
     void define_by_pos(int& position, void* data, soci::details::exchange_type type) override;
@@ -368,31 +487,20 @@ public:
     void post_fetch(bool got_data, bool called_from_fetch, soci::indicator* ind) override;
     void clean_up() override;
 
-    void drop_inner() noexcept override;
-    void replay_definition(soci::details::statement_backend& inner) override;
-    void replay_execution() override;
-    void execution_done() noexcept override;
-    void orphan() noexcept override;
-
 private:
-    soci::details::standard_into_type_backend& inner();
+    soci::details::standard_into_type_backend* make_inner(soci::details::statement_backend& st) override;
+    void apply_definition(soci::details::standard_into_type_backend& inner, int& position) override;
+    void replay_pre(soci::details::standard_into_type_backend& inner) override;
 
-    routing_statement_backend* statement_;
-    bool attached_ = false;  ///< in the statement's element list
-    std::unique_ptr<soci::details::standard_into_type_backend> inner_;
-    int position_ = 0;
     void* data_ = nullptr;
     soci::details::exchange_type type_ = soci::details::x_integer;
-    bool defined_ = false;
-    int pending_pre_exec_ = -1;
-    bool pending_pre_fetch_ = false;
 };
 
 class routing_standard_use_type_backend : public soci::details::standard_use_type_backend,
-                                          public routing_element
+                                          public element_proxy<soci::details::standard_use_type_backend>
 {
 public:
-    explicit routing_standard_use_type_backend(routing_statement_backend& st) : statement_(&st) {}
+    explicit routing_standard_use_type_backend(routing_statement_backend& st) : element_proxy(st, "use element") {}
     ~routing_standard_use_type_backend() override;
 
     void bind_by_pos(int& position, void* data, soci::details::exchange_type type, bool read_only) override;
@@ -403,35 +511,27 @@ public:
     void post_use(bool got_data, soci::indicator* ind) override;
     void clean_up() override;
 
-    void drop_inner() noexcept override;
-    void replay_definition(soci::details::statement_backend& inner) override;
-    void replay_execution() override;
-    void execution_done() noexcept override;
-    void orphan() noexcept override;
-
 private:
-    soci::details::standard_use_type_backend& inner();
-    void bind_inner(soci::details::statement_backend& st);
+    soci::details::standard_use_type_backend* make_inner(soci::details::statement_backend& st) override;
+    void apply_definition(soci::details::standard_use_type_backend& inner, int& position) override;
+    void replay_pre(soci::details::standard_use_type_backend& inner) override;
 
-    routing_statement_backend* statement_;
-    bool attached_ = false;  ///< in the statement's element list
-    std::unique_ptr<soci::details::standard_use_type_backend> inner_;
-    int position_ = 0;
     std::string name_;
     bool by_name_ = false;
     void* data_ = nullptr;
     soci::details::exchange_type type_ = soci::details::x_integer;
     bool read_only_ = false;
-    bool defined_ = false;
-    int pending_pre_exec_ = -1;
-    bool pending_pre_use_ = false;
     soci::indicator const* last_ind_ = nullptr;
 };
 
-class routing_vector_into_type_backend : public soci::details::vector_into_type_backend, public routing_element
+class routing_vector_into_type_backend : public soci::details::vector_into_type_backend,
+                                         public element_proxy<soci::details::vector_into_type_backend>
 {
 public:
-    explicit routing_vector_into_type_backend(routing_statement_backend& st) : statement_(&st) {}
+    explicit routing_vector_into_type_backend(routing_statement_backend& st)
+        : element_proxy(st, "vector into element")
+    {
+    }
     ~routing_vector_into_type_backend() override;
 
     void define_by_pos_bulk(int& position, void* data, soci::details::exchange_type type, std::size_t begin,
@@ -444,34 +544,26 @@ public:
     std::size_t size() override;
     void clean_up() override;
 
-    void drop_inner() noexcept override;
-    void replay_definition(soci::details::statement_backend& inner) override;
-    void replay_execution() override;
-    void execution_done() noexcept override;
-    void orphan() noexcept override;
-
 private:
-    soci::details::vector_into_type_backend& inner();
-    void define_inner(soci::details::statement_backend& st);
+    soci::details::vector_into_type_backend* make_inner(soci::details::statement_backend& st) override;
+    void apply_definition(soci::details::vector_into_type_backend& inner, int& position) override;
+    void replay_pre(soci::details::vector_into_type_backend& inner) override;
 
-    routing_statement_backend* statement_;
-    bool attached_ = false;  ///< in the statement's element list
-    std::unique_ptr<soci::details::vector_into_type_backend> inner_;
-    int position_ = 0;
     void* data_ = nullptr;
     soci::details::exchange_type type_ = soci::details::x_integer;
     bool bulk_ = false;
     std::size_t begin_ = 0;
     std::size_t* end_ = nullptr;
-    bool defined_ = false;
-    int pending_pre_exec_ = -1;
-    bool pending_pre_fetch_ = false;
 };
 
-class routing_vector_use_type_backend : public soci::details::vector_use_type_backend, public routing_element
+class routing_vector_use_type_backend : public soci::details::vector_use_type_backend,
+                                        public element_proxy<soci::details::vector_use_type_backend>
 {
 public:
-    explicit routing_vector_use_type_backend(routing_statement_backend& st) : statement_(&st) {}
+    explicit routing_vector_use_type_backend(routing_statement_backend& st)
+        : element_proxy(st, "vector use element")
+    {
+    }
     ~routing_vector_use_type_backend() override;
 
     void bind_by_pos(int& position, void* data, soci::details::exchange_type type) override;
@@ -485,20 +577,14 @@ public:
     std::size_t size() override;
     void clean_up() override;
 
-    void drop_inner() noexcept override;
-    void replay_definition(soci::details::statement_backend& inner) override;
-    void replay_execution() override;
-    void execution_done() noexcept override;
-    void orphan() noexcept override;
-
 private:
-    soci::details::vector_use_type_backend& inner();
-    void bind_inner(soci::details::statement_backend& st);
+    soci::details::vector_use_type_backend* make_inner(soci::details::statement_backend& st) override;
+    void apply_definition(soci::details::vector_use_type_backend& inner, int& position) override;
+    void replay_pre(soci::details::vector_use_type_backend& inner) override;
+    /// Records a call's arguments and defines the element (`position`: nullptr for by-name calls).
+    void record(int* position, std::string const* name, void* data, soci::details::exchange_type type, bool bulk,
+                std::size_t begin, std::size_t* end);
 
-    routing_statement_backend* statement_;
-    bool attached_ = false;  ///< in the statement's element list
-    std::unique_ptr<soci::details::vector_use_type_backend> inner_;
-    int position_ = 0;
     std::string name_;
     bool by_name_ = false;
     void* data_ = nullptr;
@@ -506,9 +592,6 @@ private:
     bool bulk_ = false;
     std::size_t begin_ = 0;
     std::size_t* end_ = nullptr;
-    bool defined_ = false;
-    int pending_pre_exec_ = -1;
-    bool pending_pre_use_ = false;
     soci::indicator const* last_ind_ = nullptr;
 };
 

@@ -1,5 +1,5 @@
-// soci-routing: the use proxy. Records the binding and the last indicator SOCI passed to pre_use, so that a
-// statement moving to another endpoint in the middle of an execution binds the same values there.
+// soci-routing: the use proxy (by position or by name). Records the binding and forwards to the inner element
+// of the statement's current inner statement; element_proxy replays it when the statement moves.
 
 #include "soci-routing-backend.h"
 
@@ -13,29 +13,6 @@ routing_standard_use_type_backend::~routing_standard_use_type_backend()
     clean_up();
 }
 
-standard_use_type_backend& routing_standard_use_type_backend::inner()
-{
-    if (!inner_ && statement_ != nullptr)
-        statement_->ensure_inner();
-    if (!inner_)
-        throw soci::soci_error("routing: use element used after its statement was cleaned up");
-    return *inner_;
-}
-
-void routing_standard_use_type_backend::bind_inner(statement_backend& st)
-{
-    inner_.reset(st.make_use_type_backend());
-    if (by_name_)
-    {
-        inner_->bind_by_name(name_, data_, type_, read_only_);
-    }
-    else
-    {
-        int position = position_;
-        inner_->bind_by_pos(position, data_, type_, read_only_);
-    }
-}
-
 void routing_standard_use_type_backend::bind_by_pos(int& position, void* data, exchange_type type, bool read_only)
 {
     position_ = position;
@@ -43,24 +20,9 @@ void routing_standard_use_type_backend::bind_by_pos(int& position, void* data, e
     data_ = data;
     type_ = type;
     read_only_ = read_only;
-    defined_ = true;
     if (type == x_blob || type == x_rowid)
         statement_->require_primary();
-    drop_inner();
-    if (!attached_)
-    {
-        statement_->attach(this);
-        attached_ = true;
-    }
-    if (statement_backend* st = statement_->inner())
-    {
-        inner_.reset(st->make_use_type_backend());
-        inner_->bind_by_pos(position, data, type, read_only);
-    }
-    else
-    {
-        ++position;
-    }
+    define(&position);
 }
 
 void routing_standard_use_type_backend::bind_by_name(std::string const& name, void* data, exchange_type type,
@@ -71,30 +33,21 @@ void routing_standard_use_type_backend::bind_by_name(std::string const& name, vo
     data_ = data;
     type_ = type;
     read_only_ = read_only;
-    defined_ = true;
     if (type == x_blob || type == x_rowid)
         statement_->require_primary();
-    drop_inner();
-    if (!attached_)
-    {
-        statement_->attach(this);
-        attached_ = true;
-    }
-    if (statement_backend* st = statement_->inner())
-        bind_inner(*st);
+    define(nullptr);
 }
 
 void routing_standard_use_type_backend::pre_exec(int num)
 {
-    inner().pre_exec(num);
-    pending_pre_exec_ = num;
+    forward_pre_exec(num);
 }
 
 void routing_standard_use_type_backend::pre_use(soci::indicator const* ind)
 {
     inner().pre_use(ind);
     last_ind_ = ind;
-    pending_pre_use_ = true;
+    note_pre();
 }
 
 void routing_standard_use_type_backend::post_use(bool got_data, soci::indicator* ind)
@@ -104,46 +57,25 @@ void routing_standard_use_type_backend::post_use(bool got_data, soci::indicator*
 
 void routing_standard_use_type_backend::clean_up()
 {
-    drop_inner();
-    defined_ = false;
-    // SOCI deletes the element right after (or redefines it, after undefine_and_bind()).
-    if (attached_ && statement_ != nullptr)
-        statement_->detach(this);
-    attached_ = false;
+    forget_definition();
 }
 
-void routing_standard_use_type_backend::drop_inner() noexcept
+standard_use_type_backend* routing_standard_use_type_backend::make_inner(statement_backend& st)
 {
-    discard_inner_element(inner_);
+    return st.make_use_type_backend();
 }
 
-void routing_standard_use_type_backend::replay_definition(statement_backend& inner)
+void routing_standard_use_type_backend::apply_definition(standard_use_type_backend& inner, int& position)
 {
-    if (defined_)
-        bind_inner(inner);
+    if (by_name_)
+        inner.bind_by_name(name_, data_, type_, read_only_);
+    else
+        inner.bind_by_pos(position, data_, type_, read_only_);
 }
 
-void routing_standard_use_type_backend::replay_execution()
+void routing_standard_use_type_backend::replay_pre(standard_use_type_backend& inner)
 {
-    if (!inner_)
-        return;
-    if (pending_pre_use_)
-        inner_->pre_use(last_ind_);
-    if (pending_pre_exec_ >= 0)
-        inner_->pre_exec(pending_pre_exec_);
-}
-
-void routing_standard_use_type_backend::execution_done() noexcept
-{
-    pending_pre_exec_ = -1;
-    pending_pre_use_ = false;
-}
-
-void routing_standard_use_type_backend::orphan() noexcept
-{
-    drop_inner();
-    statement_ = nullptr;
-    attached_ = false;
+    inner.pre_use(last_ind_);
 }
 
 } // namespace soci_routing

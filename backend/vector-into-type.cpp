@@ -1,5 +1,5 @@
-// soci-routing: the vector into proxy (bulk selects). SOCI calls size() and resize() directly, so the proxy
-// always keeps a live inner element.
+// soci-routing: the vector into proxy (bulk fetches, rowsets). Records the definition and forwards to the
+// inner element; element_proxy replays it when the statement moves.
 
 #include "soci-routing-backend.h"
 
@@ -13,25 +13,6 @@ routing_vector_into_type_backend::~routing_vector_into_type_backend()
     clean_up();
 }
 
-vector_into_type_backend& routing_vector_into_type_backend::inner()
-{
-    if (!inner_ && statement_ != nullptr)
-        statement_->ensure_inner();
-    if (!inner_)
-        throw soci::soci_error("routing: vector into element used after its statement was cleaned up");
-    return *inner_;
-}
-
-void routing_vector_into_type_backend::define_inner(statement_backend& st)
-{
-    inner_.reset(st.make_vector_into_type_backend());
-    int position = position_;
-    if (bulk_)
-        inner_->define_by_pos_bulk(position, data_, type_, begin_, end_);
-    else
-        inner_->define_by_pos(position, data_, type_);
-}
-
 void routing_vector_into_type_backend::define_by_pos_bulk(int& position, void* data, exchange_type type,
                                                           std::size_t begin, std::size_t* end)
 {
@@ -41,22 +22,7 @@ void routing_vector_into_type_backend::define_by_pos_bulk(int& position, void* d
     bulk_ = true;
     begin_ = begin;
     end_ = end;
-    defined_ = true;
-    drop_inner();
-    if (!attached_)
-    {
-        statement_->attach(this);
-        attached_ = true;
-    }
-    if (statement_backend* st = statement_->inner())
-    {
-        inner_.reset(st->make_vector_into_type_backend());
-        inner_->define_by_pos_bulk(position, data, type, begin, end);
-    }
-    else
-    {
-        ++position;
-    }
+    define(&position);
 }
 
 void routing_vector_into_type_backend::define_by_pos(int& position, void* data, exchange_type type)
@@ -65,34 +31,18 @@ void routing_vector_into_type_backend::define_by_pos(int& position, void* data, 
     data_ = data;
     type_ = type;
     bulk_ = false;
-    defined_ = true;
-    drop_inner();
-    if (!attached_)
-    {
-        statement_->attach(this);
-        attached_ = true;
-    }
-    if (statement_backend* st = statement_->inner())
-    {
-        inner_.reset(st->make_vector_into_type_backend());
-        inner_->define_by_pos(position, data, type);
-    }
-    else
-    {
-        ++position;
-    }
+    define(&position);
 }
 
 void routing_vector_into_type_backend::pre_exec(int num)
 {
-    inner().pre_exec(num);
-    pending_pre_exec_ = num;
+    forward_pre_exec(num);
 }
 
 void routing_vector_into_type_backend::pre_fetch()
 {
     inner().pre_fetch();
-    pending_pre_fetch_ = true;
+    note_pre();
 }
 
 void routing_vector_into_type_backend::post_fetch(bool got_data, soci::indicator* ind)
@@ -112,46 +62,25 @@ std::size_t routing_vector_into_type_backend::size()
 
 void routing_vector_into_type_backend::clean_up()
 {
-    drop_inner();
-    defined_ = false;
-    // SOCI deletes the element right after (or redefines it, after undefine_and_bind()).
-    if (attached_ && statement_ != nullptr)
-        statement_->detach(this);
-    attached_ = false;
+    forget_definition();
 }
 
-void routing_vector_into_type_backend::drop_inner() noexcept
+vector_into_type_backend* routing_vector_into_type_backend::make_inner(statement_backend& st)
 {
-    discard_inner_element(inner_);
+    return st.make_vector_into_type_backend();
 }
 
-void routing_vector_into_type_backend::replay_definition(statement_backend& inner)
+void routing_vector_into_type_backend::apply_definition(vector_into_type_backend& inner, int& position)
 {
-    if (defined_)
-        define_inner(inner);
+    if (bulk_)
+        inner.define_by_pos_bulk(position, data_, type_, begin_, end_);
+    else
+        inner.define_by_pos(position, data_, type_);
 }
 
-void routing_vector_into_type_backend::replay_execution()
+void routing_vector_into_type_backend::replay_pre(vector_into_type_backend& inner)
 {
-    if (!inner_)
-        return;
-    if (pending_pre_fetch_)
-        inner_->pre_fetch();
-    if (pending_pre_exec_ >= 0)
-        inner_->pre_exec(pending_pre_exec_);
-}
-
-void routing_vector_into_type_backend::execution_done() noexcept
-{
-    pending_pre_exec_ = -1;
-    pending_pre_fetch_ = false;
-}
-
-void routing_vector_into_type_backend::orphan() noexcept
-{
-    drop_inner();
-    statement_ = nullptr;
-    attached_ = false;
+    inner.pre_fetch();
 }
 
 } // namespace soci_routing
