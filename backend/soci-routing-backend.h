@@ -306,6 +306,8 @@ private:
     /// A read failed on a replica: decides between retrying on the primary (returns normally, the inner
     /// statement moved) and letting the error through (throws). Call from a catch block.
     void recover_or_rethrow(std::exception const& e, bool replay_execution);
+    template <typename Run>
+    auto run_routed(Run run) -> decltype(run());
     /// Makes the new inner statement (a one-time query, prepared but not run) use the connection's cached
     /// server-side statement of the same text, preparing it when the text comes again.
     void use_statement_cache();

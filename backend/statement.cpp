@@ -385,6 +385,57 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     place(false);
 }
 
+/// Routes the execution under way and runs `run` (the inner statement's execute or prepare_for_describe) where
+/// it was placed: once more uncached when a cached server-side statement failed, once more elsewhere when the
+/// endpoint failed and recover_or_rethrow() moved the statement (SOCI has seen no row of this execution yet).
+/// On failure the execution is over.
+template <typename Run>
+auto routing_statement_backend::run_routed(Run run) -> decltype(run())
+{
+    try
+    {
+        state_->sync_failover();
+        place(true);
+        endpoint_->pool_->record_routed(class_.why);
+        try
+        {
+            try
+            {
+                return run();
+            }
+            catch (std::exception const& e)
+            {
+                if (!retry_uncached(e))
+                    throw;
+                return run();
+            }
+        }
+        catch (std::exception const& e)
+        {
+            recover_or_rethrow(e, true);
+            endpoint_->pool_->record_routed(class_.why);
+            try
+            {
+                return run();
+            }
+            catch (std::exception const& e2)
+            {
+                // The retry on the primary failed too: its error, naming the primary (a broken connection
+                // is discarded).
+                if (endpoint_->is_primary())
+                    state_->primary_failed(*endpoint_, e2);
+                throw;
+            }
+        }
+    }
+    catch (...)
+    {
+        note_failed();
+        finish_execution();
+        throw;
+    }
+}
+
 statement_backend::exec_fetch_result routing_statement_backend::execute(int number)
 {
     if (described_)
@@ -408,50 +459,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
         return r;
     }
 
-    exec_fetch_result r;
-    try
-    {
-        state_->sync_failover();
-        place(true);
-        endpoint_->pool_->record_routed(class_.why);
-        try
-        {
-            try
-            {
-                r = inner_->execute(number);
-            }
-            catch (std::exception const& e)
-            {
-                if (!retry_uncached(e))
-                    throw;
-                r = inner_->execute(number);
-            }
-        }
-        catch (std::exception const& e)
-        {
-            // SOCI has not seen a row of this execution yet: a replica's failure may be retried.
-            recover_or_rethrow(e, true);
-            endpoint_->pool_->record_routed(class_.why);
-            try
-            {
-                r = inner_->execute(number);
-            }
-            catch (std::exception const& e2)
-            {
-                // The retry on the primary failed too: its error, naming the primary (a broken connection
-                // is discarded).
-                if (endpoint_->is_primary())
-                    state_->primary_failed(*endpoint_, e2);
-                throw;
-            }
-        }
-    }
-    catch (...)
-    {
-        note_failed();
-        finish_execution();
-        throw;
-    }
+    exec_fetch_result const r = run_routed([&] { return inner_->execute(number); });
     if (!endpoint_->is_primary())
         endpoint_->pool_->record_success();
     note_cache_effects();
@@ -538,49 +546,7 @@ std::string routing_statement_backend::rewrite_for_procedure_call(std::string co
 int routing_statement_backend::prepare_for_describe()
 {
     // PostgreSQL and MySQL run the query here: this is where the execution is routed.
-    int n = 0;
-    try
-    {
-        state_->sync_failover();
-        place(true);
-        endpoint_->pool_->record_routed(class_.why);
-        try
-        {
-            try
-            {
-                n = inner_->prepare_for_describe();
-            }
-            catch (std::exception const& e)
-            {
-                if (!retry_uncached(e))
-                    throw;
-                n = inner_->prepare_for_describe();
-            }
-        }
-        catch (std::exception const& e)
-        {
-            recover_or_rethrow(e, true);
-            endpoint_->pool_->record_routed(class_.why);
-            try
-            {
-                n = inner_->prepare_for_describe();
-            }
-            catch (std::exception const& e2)
-            {
-                // The retry on the primary failed too: its error, naming the primary (a broken connection
-                // is discarded).
-                if (endpoint_->is_primary())
-                    state_->primary_failed(*endpoint_, e2);
-                throw;
-            }
-        }
-    }
-    catch (...)
-    {
-        note_failed();
-        finish_execution();
-        throw;
-    }
+    int const n = run_routed([&] { return inner_->prepare_for_describe(); });
     described_ = true;
     return n;
 }
