@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
 #include <set>
 
 namespace soci_routing
@@ -438,37 +437,179 @@ std::vector<config_problem> validate(cluster_config const& config)
 // ---------------------------------------------------------------------------------------------------------
 // redact()
 
+namespace
+{
+
+// The character classes of the expressions redaction was first written with: `\s` of the "C" locale, and
+// the ASCII letters, digits and underscore of a key's name.
+bool is_blank(char c) noexcept
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+bool is_name_char(char c) noexcept
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+bool ends_with_ignoring_case(std::string_view text, std::string_view lower_suffix) noexcept
+{
+    if (text.size() < lower_suffix.size())
+        return false;
+    text.remove_prefix(text.size() - lower_suffix.size());
+    return std::equal(text.begin(), text.end(), lower_suffix.begin(), [](char c, char lower) {
+        return (c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) == lower;
+    });
+}
+
+/// Only the end of a name counts: `DB_PASS` and `sslpassword` hold passwords, `passfile` does not.
+bool is_password_name(std::string_view name) noexcept
+{
+    return ends_with_ignoring_case(name, "pass") || ends_with_ignoring_case(name, "password");
+}
+
+std::size_t skip_blanks(std::string_view text, std::size_t i) noexcept
+{
+    while (i < text.size() && is_blank(text[i]))
+        ++i;
+    return i;
+}
+
+/// Where the quoted string opening at `open` ends: past its closing quote; or, unterminated, at the end of
+/// the text or before a backslash that escapes nothing or a line break, as an escape never carries a value
+/// onto the next line.
+std::size_t quoted_end(std::string_view text, std::size_t open) noexcept
+{
+    char const quote = text[open];
+    std::size_t i = open + 1;
+    while (i < text.size() && text[i] != quote)
+    {
+        if (text[i] != '\\')
+            ++i;
+        else if (i + 1 < text.size() && text[i + 1] != '\n' && text[i + 1] != '\r')
+            i += 2;
+        else
+            return i;
+    }
+    return i < text.size() ? i + 1 : i;
+}
+
+/// `"NAMEpass[word]" : "VALUE"` (JSON) becomes `"NAMEpass[word]" : "***"`.
+std::string redact_json_members(std::string_view text)
+{
+    std::string out;
+    out.reserve(text.size());
+    std::size_t copied = 0;
+    for (std::size_t i = 0; i < text.size(); ++i)
+    {
+        if (text[i] != '"')
+            continue;
+        std::size_t name_end = i + 1;
+        while (name_end < text.size() && is_name_char(text[name_end]))
+            ++name_end;
+        if (name_end == text.size() || text[name_end] != '"'
+            || !is_password_name(text.substr(i + 1, name_end - i - 1)))
+            continue;
+        std::size_t const colon = skip_blanks(text, name_end + 1);
+        if (colon == text.size() || text[colon] != ':')
+            continue;
+        std::size_t const open = skip_blanks(text, colon + 1);
+        if (open == text.size() || text[open] != '"')
+            continue;
+        out.append(text.substr(copied, open - copied)).append("\"***\"");
+        copied = quoted_end(text, open);
+        i = copied - 1;
+    }
+    return out.append(text.substr(copied));
+}
+
+/// `NAMEpass[word] = VALUE` becomes `NAMEpass[word] = ***`, or `= '***'` when VALUE is quoted, so that
+/// redacted TOML or conninfo still reads as such.
+std::string redact_assignments(std::string_view text)
+{
+    std::string out;
+    out.reserve(text.size());
+    std::size_t copied = 0;
+    std::size_t i = 0;
+    while (i < text.size())
+    {
+        if (!is_name_char(text[i]))
+        {
+            ++i;
+            continue;
+        }
+        // A name is read whole: no shorter part of it names a password when the whole does not.
+        std::size_t name_end = i;
+        while (name_end < text.size() && is_name_char(text[name_end]))
+            ++name_end;
+        std::size_t next = name_end;
+        std::size_t const equals = is_password_name(text.substr(i, name_end - i)) ? skip_blanks(text, name_end)
+                                                                                  : text.size();
+        if (equals < text.size() && text[equals] == '=')
+        {
+            std::size_t const value = skip_blanks(text, equals + 1);
+            if (value < text.size())
+            {
+                out.append(text.substr(copied, value - copied));
+                char const open = text[value];
+                if (open == '\'' || open == '"')
+                {
+                    out.append(1, open).append("***").append(1, open);
+                    next = quoted_end(text, value);
+                }
+                else
+                {
+                    out.append("***");
+                    next = value;
+                    while (next < text.size() && !is_blank(text[next]) && text[next] != '\'' && text[next] != '"')
+                        ++next;
+                }
+                copied = next;
+            }
+        }
+        i = next;
+    }
+    return out.append(text.substr(copied));
+}
+
+/// `scheme://user:VALUE@` becomes `scheme://user:***@`.
+std::string redact_url_userinfo(std::string_view text)
+{
+    auto const ends_part = [](char c, bool in_user) {
+        return is_blank(c) || c == '/' || c == '@' || c == '\'' || c == '"' || (in_user && c == ':');
+    };
+    std::string out;
+    out.reserve(text.size());
+    std::size_t copied = 0;
+    for (std::size_t i = text.find("://"); i != std::string_view::npos; i = text.find("://", i + 1))
+    {
+        std::size_t colon = i + 3;
+        while (colon < text.size() && !ends_part(text[colon], true))
+            ++colon;
+        if (colon == text.size() || text[colon] != ':')
+            continue;
+        std::size_t at = colon + 1;
+        while (at < text.size() && !ends_part(text[at], false))
+            ++at;
+        if (at == text.size() || text[at] != '@')
+            continue;
+        out.append(text.substr(copied, colon + 1 - copied)).append("***@");
+        copied = at + 1;
+        i = at;
+    }
+    return out.append(text.substr(copied));
+}
+
+} // namespace
+
 std::string redact(std::string_view text)
 {
     // Three shapes carry a password: `password=VALUE` / `PASS = 'VALUE'` (conninfo, SOCI mysql, TOML,
     // environment listings), `"password": "VALUE"` (JSON) and `scheme://user:VALUE@host` (URLs).
     // A value is a quoted string (with backslash escapes) or a run of non-blank characters.
-    static std::regex const assignment(
-        R"(([A-Za-z0-9_]*pass(?:word)?\s*=\s*)('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s'"]+))",
-        std::regex::icase | std::regex::optimize);
-    static std::regex const json_member(R"(("[A-Za-z0-9_]*pass(?:word)?"\s*:\s*)("(?:[^"\\]|\\.)*"?))",
-                                        std::regex::icase | std::regex::optimize);
-    static std::regex const url_userinfo(R"((://[^\s/:@'"]*:)[^\s/@'"]*@)", std::regex::optimize);
-
-    std::string out = std::regex_replace(std::string(text), json_member, "$1\"***\"");
-    // A quoted value keeps its quotes, so that redacted TOML or conninfo still reads as such.
-    std::string result;
-    auto last = out.cbegin();
-    for (std::sregex_iterator it(out.cbegin(), out.cend(), assignment), end; it != end; ++it)
-    {
-        auto const& m = *it;
-        result.append(last, m[0].first);
-        result.append(m[1].first, m[1].second);
-        char const open = *m[2].first;
-        if (open == '\'' || open == '"')
-            result += std::string(1, open) + "***" + std::string(1, open);
-        else
-            result += "***";
-        last = m[0].second;
-    }
-    result.append(last, out.cend());
-    result = std::regex_replace(result, url_userinfo, "$1***@");
-    return result;
+    // Each pass is one linear scan without recursion: the text may be an error message of any size, and
+    // redaction must never be what fails.
+    return redact_url_userinfo(redact_assignments(redact_json_members(text)));
 }
 
 } // namespace soci_routing
