@@ -369,6 +369,8 @@ private:
             positive(key + ".pool.wait_timeout", p.wait_timeout);
         if (primary == nullptr || p.idle_timeout != primary->pool.idle_timeout)
             positive(key + ".pool.idle_timeout", p.idle_timeout);
+        if (primary == nullptr || p.idle_check != primary->pool.idle_check)
+            non_negative(key + ".pool.idle_check", p.idle_check);
 
         for (auto const& [option, value] : e.options)
         {

@@ -31,6 +31,9 @@ struct pool_config
     int max = 10;                 ///< hard cap
     double wait_timeout = 5.0;    ///< seconds to wait for a free connection
     double idle_timeout = 300.0;  ///< seconds before an idle connection above `min` is closed
+    /// Seconds a connection may sit idle before a borrower checks it with a round trip (a server restart,
+    /// `idle_session_timeout` or a load balancer may have closed it); 0 checks at every borrow.
+    double idle_check = 1.0;
 };
 
 /// One database server: the primary or a replica.

@@ -37,7 +37,7 @@ struct location
 struct pool_layer
 {
     std::optional<int> min, max;
-    std::optional<double> wait_timeout, idle_timeout;
+    std::optional<double> wait_timeout, idle_timeout, idle_check;
 };
 
 /// The fields one source set for an endpoint.
@@ -117,6 +117,7 @@ inline constexpr field_spec pool_fields[] = {
     {"max", field_kind::integer, expect_positive_count},
     {"wait_timeout", field_kind::number, expect_positive},
     {"idle_timeout", field_kind::number, expect_positive},
+    {"idle_check", field_kind::number, expect_non_negative},
 };
 inline constexpr field_spec routing_fields[] = {
     {"sticky", field_kind::number, expect_non_negative},

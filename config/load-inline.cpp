@@ -298,8 +298,8 @@ private:
                 if (!f)
                 {
                     d_.problem(at(kv.key_pos), prefix + "." + kv.key,
-                               "unknown pool setting, expected pool_min, pool_max, pool_wait_timeout or "
-                               "pool_idle_timeout");
+                               "unknown pool setting, expected pool_min, pool_max, pool_wait_timeout, "
+                               "pool_idle_timeout or pool_idle_check");
                     continue;
                 }
                 if (auto const text = interpolate(d_, value_at, key, kv.value))

@@ -144,6 +144,7 @@ void set_pool_field(pool_layer& p, std::string_view name, value const& v)
     else if (name == "max") p.max = static_cast<int>(v.integer);
     else if (name == "wait_timeout") p.wait_timeout = v.number;
     else if (name == "idle_timeout") p.idle_timeout = v.number;
+    else if (name == "idle_check") p.idle_check = v.number;
 }
 
 void set_routing_field(routing_options& r, std::string_view name, value const& v)
@@ -245,6 +246,7 @@ void apply(endpoint_config& out, endpoint_layer const& e)
     if (e.pool.max) out.pool.max = *e.pool.max;
     if (e.pool.wait_timeout) out.pool.wait_timeout = *e.pool.wait_timeout;
     if (e.pool.idle_timeout) out.pool.idle_timeout = *e.pool.idle_timeout;
+    if (e.pool.idle_check) out.pool.idle_check = *e.pool.idle_check;
     if (e.statements) out.statements = *e.statements;
     if (e.weight) out.weight = *e.weight;
 }

@@ -33,7 +33,8 @@ nlohmann::ordered_json endpoint_json(endpoint_config const& e, bool redacted)
     j["pool"] = {{"min", e.pool.min},
                  {"max", e.pool.max},
                  {"wait_timeout", e.pool.wait_timeout},
-                 {"idle_timeout", e.pool.idle_timeout}};
+                 {"idle_timeout", e.pool.idle_timeout},
+                 {"idle_check", e.pool.idle_check}};
     j["statements"] = e.statements;
     j["weight"] = e.weight;
     if (redacted)
@@ -81,7 +82,8 @@ toml::table endpoint_toml(endpoint_config const& e)
         {"pool", toml::table{{"min", e.pool.min},
                              {"max", e.pool.max},
                              {"wait_timeout", e.pool.wait_timeout},
-                             {"idle_timeout", e.pool.idle_timeout}}},
+                             {"idle_timeout", e.pool.idle_timeout},
+                 {"idle_check", e.pool.idle_check}}},
         {"statements", e.statements},
         {"weight", e.weight},
         {"connect_string", redact(e.connect_string())},

@@ -121,6 +121,13 @@ BOOST_AUTO_TEST_CASE(routing_settings_inside_an_endpoint_string_become_fields)
     BOOST_TEST(c.replicas.at(0).pool.max == 20);
 }
 
+BOOST_AUTO_TEST_CASE(pool_idle_check_is_an_inline_endpoint_setting)
+{
+    auto const c = load_connect_string("primary='postgresql://host=a pool_idle_check=0.5' replica='host=b'");
+    BOOST_TEST(c.primary.pool.idle_check == 0.5);
+    BOOST_TEST(c.replicas.at(0).pool.idle_check == 0.5);
+}
+
 BOOST_AUTO_TEST_CASE(every_routing_key_is_accepted_inline)
 {
     auto const c = load_connect_string("primary='host=a' sticky=0 fallback=false balance=random max_lag=3 "

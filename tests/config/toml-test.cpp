@@ -306,6 +306,25 @@ BOOST_AUTO_TEST_CASE(pool_max_below_one_is_an_error)
     BOOST_TEST(p.message == "expected an integer >= 1, got 0");
 }
 
+BOOST_AUTO_TEST_CASE(pool_idle_check_defaults_to_one_second_and_is_inherited)
+{
+    auto const c = load_toml("[primary]\nhost = \"a\"\n[primary.pool]\nidle_check = 0.25\n[[replicas]]\nhost = \"b\"\n"
+                             "[[replicas]]\nhost = \"c\"\n[replicas.pool]\nidle_check = 0\n",
+                             "db.toml");
+    BOOST_TEST(c.primary.pool.idle_check == 0.25);
+    BOOST_TEST(c.replicas.at(0).pool.idle_check == 0.25);
+    BOOST_TEST(c.replicas.at(1).pool.idle_check == 0.0);  // 0: every idle connection is checked when lent
+    BOOST_TEST(load_toml("[primary]\nhost = \"a\"\n", "db.toml").primary.pool.idle_check == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(negative_pool_idle_check_is_an_error)
+{
+    auto const p = problem_with_key(toml_problems("[primary]\nhost = \"a\"\n[primary.pool]\nidle_check = -1\n"),
+                                    "primary.pool.idle_check");
+    BOOST_TEST(p.line == 4);
+    BOOST_TEST(p.message.find("-1") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(out_of_range_numbers_are_errors_at_their_lines)
 {
     auto const problems = toml_problems(R"([routing]
