@@ -1,10 +1,12 @@
-// soci-routing: the session backend. Holds the primary connection for its life; everything the core asks of a
-// session (transactions, sequences, DDL helpers, blobs) is the primary's.
+// soci-routing: the session backend. Everything the core asks of a session (transactions, sequences, DDL helpers,
+// blobs) is the primary's; the primary connection is leased for a statement or a transaction, not for the
+// session's life (session_state in soci-routing-backend.h).
 
 #include "soci-routing-backend.h"
 
 #include <soci/connection-parameters.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace soci_routing
@@ -42,7 +44,14 @@ session_state::session_state(cluster_config const& config)
     classify_options_.primary_function_count = primary_functions_.size();
 }
 
-session_state::~session_state() = default;
+session_state::~session_state()
+{
+    // Drop the held lease first (it goes back clean), then let the session's idle connections serve anyone.
+    primary_held_.reset();
+    cluster_->primary().forget_affinity(this);
+    for (std::size_t i = 0; i != cluster_->replica_count(); ++i)
+        cluster_->replica(i).forget_affinity(this);
+}
 
 route_state session_state::facts(classification const& c) const noexcept
 {
@@ -94,24 +103,23 @@ std::size_t session_state::index_of(endpoint_pool const* p) const noexcept
     return n;
 }
 
-void session_state::note_executed(classification const& c, bool procedure, endpoint_handle const& where,
-                                  char const* reason) noexcept
+void session_state::note_executed(classification const& c, bool procedure, endpoint_handle& where,
+                                  char const* reason, unsigned dirt) noexcept
 {
     last_pool_ = where.pool_;
     last_reason_ = reason;
-    if (c.begins_transaction)
-        note_begin();
     if (c.is_write || procedure)
     {
         scope_->note_write();
         if (in_transaction_)
             transaction_wrote_ = true;
     }
-    if (c.ends_transaction)
-        note_end();
-    // Session state (SET, temporary tables, ...) exists on the primary's connection only, for good.
+    where.lease_.mark_dirty(dirt);
+    // Session state (temporary tables, session locks, SET, ...) exists on this primary connection only.
     if (c.pins_session)
         pinned_ = true;
+    if (where.is_primary())
+        settle_primary(where, false);
 }
 
 void session_state::note_begin() noexcept
@@ -133,7 +141,11 @@ void session_state::sync_failover() noexcept
 {
     if (owner_ == nullptr || owner_->failoverCallback_ == nullptr)
         return;
-    soci::details::session_backend* inner = primary_->session().get_backend();
+    std::shared_ptr<endpoint_handle> const h = current_primary();
+    if (!h)
+        return;
+    soci::details::session_backend* inner = h->session().get_backend();
+    // The pool clears it when the connection goes back: it points into this application session.
     if (inner != nullptr && inner->failoverCallback_ != owner_->failoverCallback_)
     {
         inner->failoverCallback_ = owner_->failoverCallback_;
@@ -147,7 +159,7 @@ lease session_state::acquire_primary()
     lease l;
     try
     {
-        l = primary.acquire();
+        l = primary.acquire(this);
     }
     catch (soci::soci_error& e)
     {
@@ -165,20 +177,75 @@ lease session_state::acquire_primary()
     return l;
 }
 
-std::shared_ptr<endpoint_handle> const& session_state::primary()
+std::shared_ptr<endpoint_handle> session_state::current_primary() const noexcept
 {
+    if (primary_held_)
+        return primary_held_;
+    return primary_shared_.lock();
+}
+
+std::shared_ptr<endpoint_handle> session_state::primary()
+{
+    std::shared_ptr<endpoint_handle> h = current_primary();
     // Inside a transaction the broken connection stays: the transaction is lost, and its statements must
     // fail until the application ends it, rather than run on a new connection outside any transaction.
-    if (primary_ && primary_->broken_ && !in_transaction_)
+    if (h && (!h->broken_ || in_transaction_))
+        return h;
+    lease l = acquire_primary();
+    // An old broken handle lives on while statements still use it (they hold it), then closes its connection.
+    h = std::make_shared<endpoint_handle>(std::move(l), cluster_->primary(), -1);
+    primary_shared_ = h;
+    if (primary_held_)
+        primary_held_ = h;  // pinned or keeping a blob: the state on the broken connection is gone anyway
+    in_transaction_ = false;
+    transaction_wrote_ = false;
+    sync_failover();
+    return h;
+}
+
+void session_state::settle_primary(endpoint_handle& h, bool failed) noexcept
+{
+    if (h.broken_)
+        return;  // the server ended the transaction with the connection; statements fail until it is ended
+    if (failed)
+        refresh_transaction_status(h.session(), driver_);
+    bool const open = transaction_status(h.session(), driver_) == server_transaction::open;
+    if (open && !in_transaction_)
+        note_begin();
+    else if (!open && in_transaction_)
+        note_end();
+    if (driver_ == driver::mysql && !failed)
+        last_insert_id_ = last_insert_id(h.session(), driver_);
+    // Hold the connection while the session needs its server session; else it goes back to the pool with the
+    // session's last statement on it.
+    if (in_transaction_ || pinned_ || keep_primary_)
     {
-        lease l = acquire_primary();
-        // The old handle lives on while statements still use it (they hold it), then closes its connection.
-        primary_ = std::make_shared<endpoint_handle>(std::move(l), cluster_->primary(), -1);
-        in_transaction_ = false;
-        transaction_wrote_ = false;
-        sync_failover();
+        if (primary_held_.get() != &h)
+        {
+            std::shared_ptr<endpoint_handle> const shared = primary_shared_.lock();
+            if (shared.get() == &h)
+                primary_held_ = shared;
+        }
     }
-    return primary_;
+    else if (primary_held_.get() == &h)
+    {
+        primary_shared_ = primary_held_;
+        primary_held_.reset();
+    }
+}
+
+void session_state::keep_primary(std::shared_ptr<endpoint_handle> h) noexcept
+{
+    keep_primary_ = true;
+    try
+    {
+        if (std::find(kept_.begin(), kept_.end(), h) == kept_.end())
+            kept_.push_back(h);
+    }
+    catch (...)
+    {
+    }
+    primary_held_ = std::move(h);
 }
 
 void session_state::primary_failed(endpoint_handle& h, std::exception const& e) noexcept
@@ -202,34 +269,81 @@ void session_state::primary_failed(endpoint_handle& h, std::exception const& e) 
     }
 }
 
+namespace
+{
+
+/// What session::reconnect() must not lose. SOCI deletes the session backend and makes a new one from the same
+/// parameters (plus "reconnect"), on the same thread, with nothing in between: the old backend leaves these
+/// here and the new one takes them. Only plain values and the scope: no connection, no cluster.
+struct reconnect_carry
+{
+    std::string connect_string;
+    std::shared_ptr<soci::routing_scope> scope;
+    int force_primary = 0;
+    int force_replica = 0;
+};
+
+thread_local reconnect_carry carried;
+
+} // namespace
+
 routing_session_backend::routing_session_backend(soci::connection_parameters const& parameters)
 {
-    cluster_config config = load_connect_string(parameters.get_connect_string());
+    std::string const& connect_string = parameters.get_connect_string();
+    connect_string_ = connect_string;
+    cluster_config config = load_connect_string(connect_string);
     state_ = std::make_shared<session_state>(config);
+    reconnect_carry carry = std::move(carried);
+    carried = reconnect_carry{};
+    bool const reconnecting = parameters.is_option_on(soci::option_reconnect);
+    if (reconnecting && carry.scope && carry.connect_string == connect_string)
+    {
+        // session::reconnect(): the same session to the application — its scope (read-after-write window,
+        // shared with other sessions perhaps) and its live use_primary / use_replica guards carry over.
+        state_->scope_ = std::move(carry.scope);
+        state_->force_primary_ = carry.force_primary;
+        state_->force_replica_ = carry.force_replica;
+    }
 
-    // The primary is connected at open: an application learns at once that its database is unreachable.
+    // The primary is connected (or its idle connection checked) at open, then given back: an application
+    // learns at once that its database is unreachable, and an open session holds no connection.
     lease l = state_->acquire_primary();
-
     // session::reconnect(): the application wants a fresh connection, not the pooled one it gave back.
-    if (parameters.is_option_on(soci::option_reconnect))
+    if (reconnecting)
         l.session().reconnect();
-
-    state_->primary_ = std::make_shared<endpoint_handle>(std::move(l), state_->cluster_->primary(), -1);
     state_->owner_ = this;
 }
 
 routing_session_backend::~routing_session_backend()
 {
     // Statements still alive keep the state and its connections; they only lose the failover callback.
-    if (state_)
-        state_->owner_ = nullptr;
+    if (!state_)
+        return;
+    state_->owner_ = nullptr;
+    try
+    {
+        carried.connect_string = connect_string_;
+        carried.scope = state_->scope_;
+        carried.force_primary = state_->force_primary_;
+        carried.force_replica = state_->force_replica_;
+    }
+    catch (...)
+    {
+        carried = reconnect_carry{};
+    }
 }
 
 bool routing_session_backend::is_connected()
 {
-    if (state_->primary_->broken_)
+    try
+    {
+        std::shared_ptr<endpoint_handle> const h = state_->primary();
+        return !h->broken_ && h->session().get_backend()->is_connected();
+    }
+    catch (...)
+    {
         return false;
-    return primary_backend().is_connected();
+    }
 }
 
 void routing_session_backend::begin()
@@ -243,19 +357,21 @@ void routing_session_backend::begin()
     catch (std::exception const& e)
     {
         state_->primary_failed(*h, e);
+        state_->settle_primary(*h, true);
         throw;
     }
-    state_->note_begin();
+    state_->settle_primary(*h, false);
 }
 
 void routing_session_backend::commit()
 {
-    std::shared_ptr<endpoint_handle> const h = state_->primary_;
-    if (h->broken_)
+    std::shared_ptr<endpoint_handle> const h = state_->primary();
+    if (h->broken_ && state_->in_transaction_)
     {
         // The connection broke inside the transaction: the server rolled it back.
         state_->in_transaction_ = false;
         state_->transaction_wrote_ = false;
+        state_->settle_primary(*h, false);
         throw soci::soci_error("Cannot commit: the connection to " + h->pool_->describe()
                                + " broke during the transaction, which was rolled back.");
     }
@@ -265,23 +381,27 @@ void routing_session_backend::commit()
     }
     catch (std::exception const& e)
     {
-        // A failed COMMIT ends the transaction too (the server rolled it back).
-        state_->in_transaction_ = false;
+        // A failed COMMIT (a deferred constraint, a serialization failure) ends the transaction on the
+        // server: the session follows what the server says, not what it asked for.
         state_->transaction_wrote_ = false;
         state_->primary_failed(*h, e);
+        state_->settle_primary(*h, true);
         throw;
     }
-    state_->note_end();
+    state_->settle_primary(*h, false);
 }
 
 void routing_session_backend::rollback()
 {
-    // Whatever the outcome, the transaction is over; a rolled-back write changed nothing to read back.
+    // Whatever the outcome, a rolled-back write changed nothing to read back.
     state_->transaction_wrote_ = false;
-    state_->in_transaction_ = false;
-    std::shared_ptr<endpoint_handle> const h = state_->primary_;
-    if (h->broken_)
-        return;  // the connection is gone, and its transaction with it
+    std::shared_ptr<endpoint_handle> const h = state_->current_primary();
+    if (!h || h->broken_)
+    {
+        // No connection holds a transaction of this session, or it broke (and its transaction with it).
+        state_->in_transaction_ = false;
+        return;
+    }
     try
     {
         h->session().get_backend()->rollback();
@@ -289,8 +409,10 @@ void routing_session_backend::rollback()
     catch (std::exception const& e)
     {
         state_->primary_failed(*h, e);
+        state_->settle_primary(*h, true);
         throw;
     }
+    state_->settle_primary(*h, false);
 }
 
 bool routing_session_backend::get_next_sequence_value(soci::session&, std::string const& sequence,
@@ -300,78 +422,84 @@ bool routing_session_backend::get_next_sequence_value(soci::session&, std::strin
     std::shared_ptr<endpoint_handle> const h = state_->primary();
     try
     {
-        return h->session().get_backend()->get_next_sequence_value(h->session(), sequence, value);
+        bool const ok = h->session().get_backend()->get_next_sequence_value(h->session(), sequence, value);
+        state_->settle_primary(*h, false);
+        return ok;
     }
     catch (std::exception const& e)
     {
         state_->primary_failed(*h, e);
+        state_->settle_primary(*h, true);
         throw;
     }
 }
 
-bool routing_session_backend::get_last_insert_id(soci::session&, std::string const& table, long long& value)
+bool routing_session_backend::get_last_insert_id(soci::session&, std::string const&, long long& value)
 {
-    // MySQL's last insert id belongs to the connection that inserted: the primary's.
-    std::shared_ptr<endpoint_handle> const h = state_->primary_;
-    return h->session().get_backend()->get_last_insert_id(h->session(), table, value);
+    // MySQL's last insert id belongs to the connection that inserted, which may have gone back to the pool:
+    // it was read (client-side, mysql_insert_id) after each statement on the primary.
+    if (state_->driver_ != driver::mysql)
+        return false;
+    value = state_->last_insert_id_;
+    return true;
 }
 
 std::string routing_session_backend::get_table_names_query() const
 {
-    return primary_backend().get_table_names_query();
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.get_table_names_query(); });
 }
 
 std::string routing_session_backend::get_column_descriptions_query() const
 {
-    return primary_backend().get_column_descriptions_query();
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.get_column_descriptions_query(); });
 }
 
 std::string routing_session_backend::create_table(std::string const& table_name)
 {
-    return primary_backend().create_table(table_name);
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.create_table(table_name); });
 }
 
 std::string routing_session_backend::drop_table(std::string const& table_name)
 {
-    return primary_backend().drop_table(table_name);
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.drop_table(table_name); });
 }
 
 std::string routing_session_backend::truncate_table(std::string const& table_name)
 {
-    return primary_backend().truncate_table(table_name);
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.truncate_table(table_name); });
 }
 
 std::string routing_session_backend::create_column_type(soci::data_type dt, int precision, int scale)
 {
-    return primary_backend().create_column_type(dt, precision, scale);
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.create_column_type(dt, precision, scale); });
 }
 
 std::string routing_session_backend::add_column(std::string const& table_name, std::string const& column_name,
                                                 soci::data_type dt, int precision, int scale)
 {
-    return primary_backend().add_column(table_name, column_name, dt, precision, scale);
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.add_column(table_name, column_name, dt, precision, scale); });
 }
 
 std::string routing_session_backend::alter_column(std::string const& table_name, std::string const& column_name,
                                                   soci::data_type dt, int precision, int scale)
 {
-    return primary_backend().alter_column(table_name, column_name, dt, precision, scale);
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.alter_column(table_name, column_name, dt, precision, scale); });
 }
 
 std::string routing_session_backend::drop_column(std::string const& table_name, std::string const& column_name)
 {
-    return primary_backend().drop_column(table_name, column_name);
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.drop_column(table_name, column_name); });
 }
 
 std::string routing_session_backend::constraint_unique(std::string const& name, std::string const& column_names)
 {
-    return primary_backend().constraint_unique(name, column_names);
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.constraint_unique(name, column_names); });
 }
 
 std::string routing_session_backend::constraint_primary_key(std::string const& name,
                                                             std::string const& column_names)
 {
-    return primary_backend().constraint_primary_key(name, column_names);
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.constraint_primary_key(name, column_names); });
 }
 
 std::string routing_session_backend::constraint_foreign_key(std::string const& name,
@@ -379,29 +507,29 @@ std::string routing_session_backend::constraint_foreign_key(std::string const& n
                                                             std::string const& ref_table_name,
                                                             std::string const& ref_column_names)
 {
-    return primary_backend().constraint_foreign_key(name, column_names, ref_table_name, ref_column_names);
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.constraint_foreign_key(name, column_names, ref_table_name, ref_column_names); });
 }
 
 std::string routing_session_backend::empty_blob()
 {
-    return primary_backend().empty_blob();
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.empty_blob(); });
 }
 
 std::string routing_session_backend::nvl()
 {
-    return primary_backend().nvl();
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.nvl(); });
 }
 
 std::string routing_session_backend::get_dummy_from_table() const
 {
-    return primary_backend().get_dummy_from_table();
+    return with_primary_backend([&](soci::details::session_backend& b) { return b.get_dummy_from_table(); });
 }
 
 std::string routing_session_backend::get_backend_name() const
 {
     // Applications pick their SQL dialect by this name: the primary's driver. soci::routing.is_routed()
     // tells a routed session apart.
-    return primary_backend().get_backend_name();
+    return to_string(state_->driver_);
 }
 
 soci::details::statement_backend* routing_session_backend::make_statement_backend()
@@ -412,13 +540,19 @@ soci::details::statement_backend* routing_session_backend::make_statement_backen
 
 soci::details::rowid_backend* routing_session_backend::make_rowid_backend()
 {
-    return state_->primary()->session().get_backend()->make_rowid_backend();
+    std::shared_ptr<endpoint_handle> h = state_->primary();
+    state_->keep_primary(h);
+    return h->session().get_backend()->make_rowid_backend();
 }
 
 soci::details::blob_backend* routing_session_backend::make_blob_backend()
 {
     // PostgreSQL blobs are large objects of the primary's connection; statements exchanging them run there.
-    return state_->primary()->session().get_backend()->make_blob_backend();
+    // The blob keeps a reference to that driver session, which SOCI gives no way to see go: the session holds
+    // the connection from now on, so it is neither given back nor closed under the blob.
+    std::shared_ptr<endpoint_handle> h = state_->primary();
+    state_->keep_primary(h);
+    return h->session().get_backend()->make_blob_backend();
 }
 
 routing_session_backend* find_routing_backend(soci::session& sql) noexcept

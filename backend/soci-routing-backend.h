@@ -133,6 +133,12 @@ struct endpoint_handle
 
 /// The state of one routing session. Statements keep it alive with a shared_ptr, so that a statement that
 /// outlives its session backend (session::reconnect() deletes it) still has its connection.
+///
+/// A session owns no connection (DESIGN.md, "Leases"): each statement leases one from its endpoint's pool,
+/// and the live statements of the session on one endpoint share that lease (endpoint_handle). The primary's
+/// lease is held across statements only while the session needs that server session: a transaction is open
+/// there (as the server reports it), the session holds state that cannot be moved (pinned), or a blob lives
+/// on it. Otherwise it goes back to the pool when the session's last statement on it is done, clean or closed.
 struct session_state
 {
     explicit session_state(cluster_config const& config);
@@ -147,16 +153,25 @@ struct session_state
     /// The index of a replica pool of the cluster.
     std::size_t index_of(endpoint_pool const* p) const noexcept;
     /// Bookkeeping after a statement ran: transaction, pin, read-after-write window, last endpoint.
-    void note_executed(classification const& c, bool procedure, endpoint_handle const& where,
-                       char const* reason) noexcept;
+    void note_executed(classification const& c, bool procedure, endpoint_handle& where, char const* reason,
+                       unsigned dirt) noexcept;
     void note_begin() noexcept;
     void note_end() noexcept;
     /// Passes the application's failover callback on to the primary's driver session.
     void sync_failover() noexcept;
-    /// The primary's connection for a new statement: when the current one broke (discarded after a
-    /// connection failure) and no transaction is open, a fresh one is leased first (throws, naming the
-    /// primary, when the connect fails). Statements still on the old connection keep it alive.
-    std::shared_ptr<endpoint_handle> const& primary();
+    /// The primary connection the session uses now (held, or shared by a live statement); nullptr when none.
+    std::shared_ptr<endpoint_handle> current_primary() const noexcept;
+    /// The primary's connection for a new statement: the one the session holds or a live statement uses, else
+    /// a new lease (this session's own idle connection first). When the current one broke (discarded after a
+    /// connection failure) and no transaction is open, a fresh one is leased (throws, naming the primary, when
+    /// the connect fails). Statements still on the old connection keep it alive.
+    std::shared_ptr<endpoint_handle> primary();
+    /// After a statement (or begin/commit/rollback) ran or failed on the primary connection `h`: the session's
+    /// transaction state becomes the server's, and the lease is held or let go accordingly. `failed`: MySQL's
+    /// status flags are refreshed first (an error packet carries none).
+    void settle_primary(endpoint_handle& h, bool failed) noexcept;
+    /// Keeps the current primary connection for the rest of the session (a blob lives on it).
+    void keep_primary(std::shared_ptr<endpoint_handle> h) noexcept;
     /// Leases a primary connection; connect errors name the endpoint, never with a password.
     lease acquire_primary();
     /// A statement (or begin/commit/rollback) on the primary connection `h` failed with `e`: the error names
@@ -171,7 +186,13 @@ struct session_state
     classify_options classify_options_;
     std::chrono::steady_clock::duration sticky_;
     bool fallback_;
-    std::shared_ptr<endpoint_handle> primary_;
+    std::shared_ptr<endpoint_handle> primary_held_;  ///< while in a transaction, pinned or keeping a blob
+    std::weak_ptr<endpoint_handle> primary_shared_;  ///< the primary connection live statements use
+    bool keep_primary_ = false;                      ///< a blob was made: hold the primary connection
+    /// Every primary connection a blob or rowid was made on: never freed under it, even when a broken one is
+    /// replaced for later statements.
+    std::vector<std::shared_ptr<endpoint_handle>> kept_;
+    long long last_insert_id_ = 0;                   ///< MySQL: after the last statement on the primary
     std::vector<std::weak_ptr<endpoint_handle>> replicas_;
     std::shared_ptr<soci::routing_scope> scope_;
 
@@ -227,13 +248,17 @@ public:
     soci::details::blob_backend* make_blob_backend() override;
 
     std::shared_ptr<session_state> const& state() const noexcept { return state_; }
-    soci::details::session_backend& primary_backend() const noexcept
+    /// A primary connection's driver backend, for what only formats SQL (DDL helpers): leased for the call.
+    template <typename F>
+    auto with_primary_backend(F f) const
     {
-        return *state_->primary_->session().get_backend();
+        std::shared_ptr<endpoint_handle> const h = state_->primary();
+        return f(*h->session().get_backend());
     }
 
 private:
     std::shared_ptr<session_state> state_;
+    std::string connect_string_;  ///< for session::reconnect() (reconnect_carry)
 };
 
 class routing_statement_backend;
@@ -328,6 +353,7 @@ private:
     bool prepared_ = false;
     bool procedure_ = false;
     bool primary_only_ = false;
+    unsigned dirt_ = dirt_none;    ///< what running query_ does to the server session (lease_dirt)
     bool described_ = false;       ///< prepare_for_describe ran the query of the execution under way
     bool cacheable_ = false;       ///< a PostgreSQL one-time DML query: may use the statement cache
     bool no_cache_ = false;        ///< a cached statement failed: this statement runs uncached

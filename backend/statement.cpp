@@ -61,6 +61,20 @@ bool drops_prepared_statements(std::string const& sql) noexcept
     return (contains_word(sql, "discard") || contains_word(sql, "deallocate")) && contains_word(sql, "all");
 }
 
+/// What running `sql` may leave in the server session for the next borrower of the connection.
+unsigned dirt_of(classification const& c, bool procedure, std::string const& sql) noexcept
+{
+    // Session state by classification (SET, temporary tables, session locks, LISTEN, user variables, ...), and
+    // what cannot be seen into: a procedure call, several statements, an unrecognised statement.
+    if (!c.pins_session && !procedure && c.why != reason::multi_statement && c.why != reason::unknown)
+        return dirt_none;
+    unsigned dirt = dirt_session;
+    // SQL-level PREPARE outlives the statement under a name the next borrower might use.
+    if (contains_word(sql, "prepare"))
+        dirt |= dirt_prepared;
+    return dirt;
+}
+
 } // namespace
 
 void add_context(std::exception const& e, std::string const& context)
@@ -128,7 +142,7 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     route_decision d = route(class_, facts);
     if (d.target == route_target::primary)
     {
-        std::shared_ptr<endpoint_handle> const& p = state_->primary_;
+        std::shared_ptr<endpoint_handle> const p = state_->current_primary();
         if (class_.ends_transaction && state_->in_transaction_ && p && p->broken_)
         {
             // The connection broke inside the transaction: the server rolled it back. A ROLLBACK runs on a
@@ -204,7 +218,9 @@ void routing_statement_backend::move_to(std::shared_ptr<endpoint_handle> target,
         inner_.reset(endpoint_->session().get_backend()->make_statement_backend());
         inner_->alloc();
         inner_->prepare(query_, type_);
-        if (cacheable_ && !no_cache_ && endpoint_->cache_)
+        // Not inside a transaction: a cached plan that went stale there (0A000 after an ALTER TABLE elsewhere)
+        // would abort the transaction, where plain SOCI's one-time query would have run.
+        if (cacheable_ && !no_cache_ && endpoint_->cache_ && !state_->in_transaction_)
             use_statement_cache();
         for (routing_element* e : elements_)
             e->replay_definition(*inner_);
@@ -377,6 +393,7 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     fallback_counted_ = false;
     drop_inner();
     no_cache_ = false;
+    dirt_ = dirt_of(class_, procedure_, query_);
     cacheable_ = type_ == soci::details::st_one_time_query && state_->driver_ == driver::postgresql && !procedure_
         && !class_.pins_session && !class_.begins_transaction && !class_.ends_transaction
         && class_.why != reason::multi_statement && class_.why != reason::unknown && is_cacheable_text(query_);
@@ -454,7 +471,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
             throw;
         }
         note_cache_effects();
-        state_->note_executed(class_, procedure_, *endpoint_, reason_);
+        state_->note_executed(class_, procedure_, *endpoint_, reason_, dirt_);
         finish_execution();
         return r;
     }
@@ -463,7 +480,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
     if (!endpoint_->is_primary())
         endpoint_->pool_->record_success();
     note_cache_effects();
-    state_->note_executed(class_, procedure_, *endpoint_, reason_);
+    state_->note_executed(class_, procedure_, *endpoint_, reason_, dirt_);
     finish_execution();
     return r;
 }
@@ -485,6 +502,11 @@ void routing_statement_backend::note_failed() noexcept
     {
         state_->last_pool_ = endpoint_->pool_;
         state_->last_reason_ = reason_;
+        // A statement that failed half-way (one of several) may have changed the session all the same; and an
+        // error may have ended (or aborted) a transaction: the server says which.
+        endpoint_->lease_.mark_dirty(dirt_);
+        if (endpoint_->is_primary())
+            state_->settle_primary(*endpoint_, true);
     }
 }
 
@@ -539,7 +561,7 @@ std::string routing_statement_backend::rewrite_for_procedure_call(std::string co
     // soci::procedure: a call may write, whatever its text looks like; it runs on the primary. The rewriting
     // is the primary driver's ("select " + call for PostgreSQL and MySQL).
     procedure_ = true;
-    std::unique_ptr<statement_backend> st(state_->primary_->session().get_backend()->make_statement_backend());
+    std::unique_ptr<statement_backend> st(state_->primary()->session().get_backend()->make_statement_backend());
     return st->rewrite_for_procedure_call(query);
 }
 
@@ -547,6 +569,9 @@ int routing_statement_backend::prepare_for_describe()
 {
     // PostgreSQL and MySQL run the query here: this is where the execution is routed.
     int const n = run_routed([&] { return inner_->prepare_for_describe(); });
+    // A row or rowset read ran here: a replica (a probe of a quarantined one, too) has answered.
+    if (!endpoint_->is_primary())
+        endpoint_->pool_->record_success();
     described_ = true;
     return n;
 }

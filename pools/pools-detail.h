@@ -25,6 +25,23 @@ namespace detail
 /// throws.
 std::unique_ptr<soci::session> open_session(endpoint_config const& endpoint);
 
+/// True when the server answers on `sql` (one round trip: the empty query, or COM_PING) and no transaction
+/// is open. For connections that sat idle: a false is no health failure of the endpoint, only a dead socket.
+bool connection_alive(soci::session& sql, driver d) noexcept;
+
+/// What make_clean() did.
+enum class clean_result
+{
+    clean,      ///< nothing to do
+    reset,      ///< a transaction rolled back or session state reset; prepared statements kept
+    reset_all,  ///< everything reset, the connection's prepared statements too (its statement cache is stale)
+    failed      ///< the connection cannot be made clean: close it
+};
+
+/// Makes a connection given back clean for the next borrower: rolls back an open transaction, resets the
+/// session state `dirt` (lease_dirt) says was changed. Round trips only when there is something to undo.
+clean_result make_clean(soci::session& sql, driver d, unsigned dirt) noexcept;
+
 /// A redacted, single-line version of an error message (for stats, check reports and logs).
 std::string one_line(std::string const& message);
 

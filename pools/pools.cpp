@@ -88,12 +88,13 @@ constexpr std::size_t reason_count = static_cast<std::size_t>(reason::unknown) +
 // ---------------------------------------------------------------------------------------------- lease
 
 lease::lease(lease&& other) noexcept
-    : pool_(other.pool_), sql_(other.sql_), discard_(other.discard_), affinity_(other.affinity_),
-      attachment_(std::move(other.attachment_))
+    : pool_(other.pool_), sql_(other.sql_), discard_(other.discard_), dirt_(other.dirt_),
+      affinity_(other.affinity_), attachment_(std::move(other.attachment_))
 {
     other.pool_ = nullptr;
     other.sql_ = nullptr;
     other.discard_ = false;
+    other.dirt_ = dirt_none;
 }
 
 lease& lease::operator=(lease&& other) noexcept
@@ -104,11 +105,13 @@ lease& lease::operator=(lease&& other) noexcept
         pool_ = other.pool_;
         sql_ = other.sql_;
         discard_ = other.discard_;
+        dirt_ = other.dirt_;
         affinity_ = other.affinity_;
         attachment_ = std::move(other.attachment_);
         other.pool_ = nullptr;
         other.sql_ = nullptr;
         other.discard_ = false;
+        other.dirt_ = dirt_none;
     }
     return *this;
 }
@@ -121,11 +124,12 @@ lease::~lease()
 void lease::release() noexcept
 {
     if (sql_ != nullptr && pool_ != nullptr)
-        pool_->give_back(sql_, discard_, std::move(attachment_), affinity_);
+        pool_->give_back(sql_, discard_, dirt_, std::move(attachment_), affinity_);
     attachment_.reset();
     sql_ = nullptr;
     pool_ = nullptr;
     discard_ = false;
+    dirt_ = dirt_none;
 }
 
 // ------------------------------------------------------------------------------------- endpoint_pool
@@ -157,6 +161,11 @@ struct endpoint_pool::impl
     int connecting = 0;                                        // connects under way (count against max)
     int waiting = 0;
     std::atomic<int> in_use{0};                                // mirrors lent.size() for lock-free reads
+    // Idle connections given back before this moment are checked with a round trip before they are lent
+    // again: a sibling's connection failed, so the server may have dropped them all (restart, failover).
+    clock::time_point suspect_before{};
+    std::atomic<std::uint64_t> dead_idle{0};                   // idle connections found dead on borrow
+    std::atomic<std::uint64_t> resets{0};                      // connections reset on return
 
     // Health (replicas; the primary only counts).
     int consecutive = 0;           // consecutive connection failures
@@ -326,31 +335,54 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
     impl& d = *impl_;
     auto const deadline = clock::now() + wait;
     int const max = std::max(d.config.pool.max, 1);
+    auto const idle_check = to_ms(d.config.pool.idle_check);
     std::unique_lock<std::mutex> lock(d.mutex);
     for (;;)
     {
-        if (!d.idle.empty())
+        // Whose idle connection: the borrower's own first (its statement cache, its session-bound values
+        // such as lastval()); else one nobody claims; else the most recently given back. Affinity is a
+        // preference, never a reservation: an idle connection is never left idle while a borrower connects.
+        auto pick = d.idle.end();
+        for (auto it = d.idle.rbegin(); it != d.idle.rend(); ++it)
         {
-            // The borrower's own connection when it is idle, else the most recently given back.
-            auto pick = d.idle.end() - 1;
-            if (affinity != nullptr && pick->affinity != affinity)
+            if (affinity != nullptr && it->affinity == affinity)
             {
-                for (auto it = d.idle.begin(); it != d.idle.end(); ++it)
-                {
-                    if (it->affinity == affinity)
-                    {
-                        pick = it;
-                        break;
-                    }
-                }
+                pick = std::prev(it.base());
+                break;
             }
+            if (it->affinity == nullptr && pick == d.idle.end())
+                pick = std::prev(it.base());
+        }
+        if (pick == d.idle.end() && !d.idle.empty())
+            pick = d.idle.end() - 1;
+        if (pick != d.idle.end())
+        {
+            bool const check = clock::now() - pick->since >= idle_check || pick->since <= d.suspect_before;
             std::unique_ptr<soci::session> sql = std::move(pick->sql);
             std::shared_ptr<void> attachment = std::move(pick->attachment);
             d.idle.erase(pick);  // keeps the order: the back stays the most recently given back
             soci::session* raw = sql.get();
             d.lent.emplace(raw, std::move(sql));
             d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
-            return lease(this, raw, std::move(attachment), affinity);
+            if (!check)
+                return lease(this, raw, std::move(attachment), affinity);
+            // A connection that sat idle may have been closed by the server (restart, idle_session_timeout,
+            // a load balancer's idle cut, pg_terminate_backend, KILL): checked outside the lock, replaced
+            // silently. A dead idle socket says nothing about the endpoint's health.
+            lock.unlock();
+            bool const alive = detail::connection_alive(*raw, d.config.drv);
+            lock.lock();
+            if (alive)
+                return lease(this, raw, std::move(attachment), affinity);
+            d.dead_idle.fetch_add(1, std::memory_order_relaxed);
+            std::unique_ptr<soci::session> dead = std::move(d.lent[raw]);
+            d.lent.erase(raw);
+            d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
+            lock.unlock();
+            attachment.reset();
+            dead.reset();
+            lock.lock();
+            continue;
         }
         if (d.open_locked() < max)
         {
@@ -399,10 +431,41 @@ std::string endpoint_pool::exhausted_message(std::chrono::milliseconds waited) c
                        impl_->config.pool.max, impl_->config.pool.max);
 }
 
-void endpoint_pool::give_back(soci::session* sql, bool discard, std::shared_ptr<void> attachment,
+void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, std::shared_ptr<void> attachment,
                               void const* affinity) noexcept
 {
     impl& d = *impl_;
+    bool quarantined = false;
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        if (d.lent.find(sql) == d.lent.end())
+            return;
+        quarantined = d.quarantined;
+    }
+    if (!discard && !quarantined)
+    {
+        // Still lent (nobody else can have it): made clean outside the lock, or closed.
+        switch (detail::make_clean(*sql, d.config.drv, dirt))
+        {
+        case detail::clean_result::clean: break;
+        case detail::clean_result::reset: d.resets.fetch_add(1, std::memory_order_relaxed); break;
+        case detail::clean_result::reset_all:
+            d.resets.fetch_add(1, std::memory_order_relaxed);
+            attachment.reset();  // the server dropped the prepared statements it describes
+            break;
+        case detail::clean_result::failed: discard = true; break;
+        }
+        if (!discard)
+        {
+            // Nothing of the last borrower's session object stays with the connection (SOCI's failover
+            // callback points into the application's session).
+            if (soci::details::session_backend* b = sql->get_backend())
+            {
+                b->failoverCallback_ = nullptr;
+                b->session_ = nullptr;
+            }
+        }
+    }
     std::unique_ptr<soci::session> closing;
     {
         std::lock_guard<std::mutex> lock(d.mutex);
@@ -421,6 +484,18 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, std::shared_ptr<
     // (when not kept with it in the idle list) goes first.
     attachment.reset();
     closing.reset();
+}
+
+void endpoint_pool::forget_affinity(void const* affinity) noexcept
+{
+    if (affinity == nullptr)
+        return;
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    for (auto& c : impl_->idle)
+    {
+        if (c.affinity == affinity)
+            c.affinity = nullptr;
+    }
 }
 
 void endpoint_pool::maintain()
@@ -514,9 +589,13 @@ void endpoint_pool::record_failure(failure_class what, std::string const& messag
         std::lock_guard<std::mutex> lock(d.mutex);
         ++d.failures;
         d.last_error = message;
-        if (what != failure_class::connection || d.role == endpoint_role::primary)
+        if (what != failure_class::connection)
             return;
         auto const now = clock::now();
+        // The server may have dropped every connection (a restart): the idle ones are checked before use.
+        d.suspect_before = now;
+        if (d.role == endpoint_role::primary)
+            return;
         if (d.quarantined)
         {
             // The probe failed: back into quarantine, for a longer window. Failures of statements that
@@ -569,6 +648,8 @@ soci::routing_endpoint_stats endpoint_pool::stats() const
             s.by_reason[to_string(static_cast<reason>(i))] = n;
     }
     s.fallbacks = d.fallbacks.load(std::memory_order_relaxed);
+    s.connections_replaced = d.dead_idle.load(std::memory_order_relaxed);
+    s.connections_reset = d.resets.load(std::memory_order_relaxed);
 
     std::lock_guard<std::mutex> lock(d.mutex);
     s.connections_in_use = static_cast<int>(d.lent.size());

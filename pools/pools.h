@@ -41,6 +41,32 @@ failure_class classify_failure(std::exception const& e, driver d, soci::session*
 
 class endpoint_pool;
 
+/// What a borrower did to a connection's server session that the next borrower must not see. The pool resets
+/// a connection given back with any of these (and rolls back an open transaction, which it sees for itself).
+enum lease_dirt : unsigned
+{
+    dirt_none = 0,
+    /// Session state: SET, temporary tables, session locks, LISTEN, cursors, user variables, ... (PostgreSQL:
+    /// reset by RESET ALL, CLOSE ALL, UNLISTEN *, pg_advisory_unlock_all(), DISCARD TEMP / SEQUENCES, which
+    /// keep the connection's prepared statements; MySQL: mysql_reset_connection()).
+    dirt_session = 1u << 0,
+    /// SQL-level PREPARE / DEALLOCATE: PostgreSQL needs DISCARD ALL, which drops every prepared statement
+    /// (the statement cache too).
+    dirt_prepared = 1u << 1,
+};
+
+/// The server's view of a connection's transaction: PostgreSQL's PQtransactionStatus, MySQL's server status
+/// flags. Reads the client library's state: no round trip.
+enum class server_transaction { idle, open, unknown };
+
+/// The transaction state the server last reported for `sql` (a session of SOCI's postgresql or mysql backend).
+server_transaction transaction_status(soci::session& sql, driver d) noexcept;
+/// MySQL only: an error packet carries no status, so after an error the flags may be stale; a ping brings
+/// them up to date (one round trip). false when the connection is gone.
+bool refresh_transaction_status(soci::session& sql, driver d) noexcept;
+/// MySQL: the AUTO_INCREMENT value of the last statement on `sql` (mysql_insert_id; client-side). 0 otherwise.
+long long last_insert_id(soci::session& sql, driver d) noexcept;
+
 /// A borrowed connection. Returns it to its pool when destroyed.
 class lease
 {
@@ -62,6 +88,9 @@ public:
     endpoint_pool& pool() const noexcept { return *pool_; }
     /// The connection is broken: close it rather than give it back.
     void discard() noexcept { discard_ = true; }
+    /// The borrower changed the server session (lease_dirt): the pool resets it when it comes back.
+    void mark_dirty(unsigned what) noexcept { dirt_ |= what; }
+    unsigned dirt() const noexcept { return dirt_; }
     /// What the borrower keeps with this connection (the backend: its statement cache). It stays with the
     /// connection while the connection is idle in the pool, comes back with the next lease of the same
     /// connection, and is destroyed with the connection (closed, discarded, quarantined).
@@ -73,6 +102,7 @@ private:
     endpoint_pool* pool_ = nullptr;
     soci::session* sql_ = nullptr;
     bool discard_ = false;
+    unsigned dirt_ = dirt_none;
     void const* affinity_ = nullptr;
     std::shared_ptr<void> attachment_;
 };
@@ -122,8 +152,12 @@ public:
 
     soci::routing_endpoint_stats stats() const;
 
-    /// Called by lease.
-    void give_back(soci::session* sql, bool discard, std::shared_ptr<void> attachment, void const* affinity) noexcept;
+    /// Called by lease. A connection comes back clean or is closed: an open transaction is rolled back, a
+    /// dirty session reset (`dirt`); a connection whose clean-up fails is closed, never reused.
+    void give_back(soci::session* sql, bool discard, unsigned dirt, std::shared_ptr<void> attachment,
+                   void const* affinity) noexcept;
+    /// The borrower `affinity` is gone (a routing session closed): its idle connections serve anyone first.
+    void forget_affinity(void const* affinity) noexcept;
 
     /// Housekeeping (the cluster's background thread calls it): closes connections idle for longer than
     /// `idle_timeout` above `min`, and opens connections up to `min` while the endpoint is healthy.

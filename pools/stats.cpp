@@ -96,6 +96,8 @@ std::string routing_stats::to_json() const
         j["fallbacks"] = e.fallbacks;
         j["failures"] = e.failures;
         j["quarantines"] = e.quarantines;
+        j["connections_replaced"] = e.connections_replaced;
+        j["connections_reset"] = e.connections_reset;
         j["last_error"] = e.last_error;
         out["endpoints"].push_back(std::move(j));
     }
@@ -133,6 +135,16 @@ std::string routing_stats::to_prometheus() const
     family("soci_routing_waiting", "gauge", "Threads waiting for a connection of the endpoint.");
     for (auto const& e : endpoints)
         out += fmt::format("soci_routing_waiting{{{}}} {}\n", labels(e), e.waiting);
+
+    family("soci_routing_connections_replaced_total", "counter",
+           "Idle connections found closed by the server when lent, and replaced.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_connections_replaced_total{{{}}} {}\n", labels(e), e.connections_replaced);
+
+    family("soci_routing_connections_reset_total", "counter",
+           "Connections given back with session state (transaction, settings, temporary tables, locks), reset.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_connections_reset_total{{{}}} {}\n", labels(e), e.connections_reset);
 
     family("soci_routing_fallbacks_total", "counter", "Replica reads retried on the primary.");
     for (auto const& e : endpoints)

@@ -66,6 +66,12 @@ struct SOCI_ROUTING_DECL routing_endpoint_stats
     std::uint64_t fallbacks = 0;  ///< replica reads retried on the primary (counted on the replica)
     std::uint64_t failures = 0;   ///< failed statements or connects
     std::uint64_t quarantines = 0;
+    /// Idle connections found closed by the server (restart, idle timeout, kill) when lent, and replaced;
+    /// never counted as failures.
+    std::uint64_t connections_replaced = 0;
+    /// Connections given back with server session state (an open transaction, settings, temporary tables,
+    /// locks) that the pool rolled back or reset before lending them again.
+    std::uint64_t connections_reset = 0;
     std::string last_error;       ///< redacted
 };
 
