@@ -280,4 +280,44 @@ BOOST_AUTO_TEST_CASE(prepared_read_moves_off_a_failed_replica_between_executions
     BOOST_CHECK_MESSAGE(back, "the prepared read did not return to its replica within 3 s");
 }
 
+// An application that reads only with soci::row / rowset<row> (the describe path) brings a quarantined replica
+// back like any other: the probe's success is recorded there too.
+BOOST_AUTO_TEST_CASE(row_reads_restore_a_quarantined_replica)
+{
+    test_cluster const& c = cluster();
+    tcp_proxy flaky(c.replicas.back().port);
+    flaky.set_mode(tcp_proxy::mode::reject);
+    flaky_layout const layout = behind(flaky);
+
+    config_spec spec;
+    spec.failures = 1;
+    spec.retry_window = 0.2;
+    spec.retry_window_max = 0.4;
+    spec.timeout = 1.0;
+    spec.replicas = layout.replicas;
+    soci::session sql(routing_uri(spec));
+    std::string const port_query = c.is_pg() ? "select inet_server_port()::bigint" : "select cast(@@port as signed)";
+    auto row_read = [&] {
+        soci::rowset<soci::row> rs = (sql.prepare << port_query);
+        long long port = -1;
+        for (auto const& r : rs)
+            port = r.get<long long>(0);
+        return static_cast<int>(port);
+    };
+    auto state = [&] {
+        auto const s = soci::routing.stats(sql);
+        auto const* r = find(s, layout.flaky_name);
+        BOOST_REQUIRE(r != nullptr);
+        return r->state;
+    };
+    BOOST_REQUIRE(eventually(3s, [&] {
+        row_read();
+        return state() == "quarantined";
+    }, 1ms));
+    flaky.set_mode(tcp_proxy::mode::forward);
+    bool const back = eventually(3s, [&] { return row_read() == layout.flaky_port && state() == "up"; }, 5ms);
+    BOOST_CHECK_MESSAGE(back, layout.flaky_name << " did not come back to row reads within 3 s (state "
+                                                << state() << ")");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
