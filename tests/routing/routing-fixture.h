@@ -73,6 +73,27 @@ inline bool is_pg()
     return profile().driver == "postgresql";
 }
 
+/// Test preconditions: `*boost::unit_test::precondition(pg_only())` skips a case on the other driver.
+struct pg_only
+{
+    boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const
+    {
+        boost::test_tools::assertion_result r(is_pg());
+        r.message() << "PostgreSQL only";
+        return r;
+    }
+};
+
+struct mysql_only
+{
+    boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const
+    {
+        boost::test_tools::assertion_result r(!is_pg());
+        r.message() << "MySQL only";
+        return r;
+    }
+};
+
 /// The part after `routing://`: the cluster's config file, with inline overrides (`sticky=0.3`).
 inline std::string routing_cs(std::string const& overrides = std::string())
 {

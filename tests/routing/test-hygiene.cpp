@@ -24,16 +24,6 @@ namespace utf = boost::unit_test;
 namespace
 {
 
-struct pg_only
-{
-    boost::test_tools::assertion_result operator()(utf::test_unit_id) const
-    {
-        boost::test_tools::assertion_result r(is_pg());
-        r.message() << "PostgreSQL only";
-        return r;
-    }
-};
-
 /// An inline configuration over the test cluster whose pools hold `pool_max` connections each. `tag` names
 /// the replicas, which makes the cluster (and so its pools) this test's own.
 std::string pooled_cs(int pool_max, std::string const& tag, std::string const& extra = "sticky=0")
@@ -90,31 +80,30 @@ long long count_rows(servers& srv, std::string const& table)
     return n;
 }
 
-std::uint64_t failures_of(soci::session& sql, std::string const& role)
+/// A counter of `sql`'s cluster, summed over the endpoints of `role`.
+template <typename Count>
+std::uint64_t sum_of(soci::session& sql, std::string const& role, Count count)
 {
     std::uint64_t n = 0;
     for (auto const& e : soci::routing.stats(sql).endpoints)
         if (e.role == role)
-            n += e.failures + e.quarantines;
+            n += count(e);
     return n;
+}
+
+std::uint64_t failures_of(soci::session& sql, std::string const& role)
+{
+    return sum_of(sql, role, [](auto const& e) { return e.failures + e.quarantines; });
 }
 
 std::uint64_t replaced_of(soci::session& sql, std::string const& role)
 {
-    std::uint64_t n = 0;
-    for (auto const& e : soci::routing.stats(sql).endpoints)
-        if (e.role == role)
-            n += e.connections_replaced;
-    return n;
+    return sum_of(sql, role, [](auto const& e) { return e.connections_replaced; });
 }
 
 std::uint64_t resets_of(soci::session& sql, std::string const& role)
 {
-    std::uint64_t n = 0;
-    for (auto const& e : soci::routing.stats(sql).endpoints)
-        if (e.role == role)
-            n += e.connections_reset;
-    return n;
+    return sum_of(sql, role, [](auto const& e) { return e.connections_reset; });
 }
 
 } // namespace

@@ -31,26 +31,6 @@ int port_of_primary_cache();
 namespace
 {
 
-struct mysql_only
-{
-    boost::test_tools::assertion_result operator()(utf::test_unit_id) const
-    {
-        boost::test_tools::assertion_result r(!is_pg());
-        r.message() << "MySQL only";
-        return r;
-    }
-};
-
-struct pg_only
-{
-    boost::test_tools::assertion_result operator()(utf::test_unit_id) const
-    {
-        boost::test_tools::assertion_result r(is_pg());
-        r.message() << "PostgreSQL only";
-        return r;
-    }
-};
-
 /// A write that reports where it ran: on PostgreSQL the INSERT itself returns the server's port.
 int insert_row(soci::session& sql, std::string const& table, int id, int v = 0)
 {

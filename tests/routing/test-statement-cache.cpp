@@ -22,16 +22,6 @@ namespace utf = boost::unit_test;
 namespace
 {
 
-struct pg_only
-{
-    boost::test_tools::assertion_result operator()(utf::test_unit_id) const
-    {
-        boost::test_tools::assertion_result r(is_pg());
-        r.message() << "PostgreSQL only (SOCI's mysql backend has no server-side statements)";
-        return r;
-    }
-};
-
 /// An inline routing configuration: the primary, one replica with a one-connection pool, `statements`
 /// cached per connection. `tag` makes the cluster (and so its connections) this test's own.
 std::string cache_cs(int statements, std::string const& tag, std::string const& extra = "sticky=0")
