@@ -320,6 +320,8 @@ private:
     std::shared_ptr<endpoint_handle> choose(char const*& reason);
     /// Drops the inner statement and prepares a new one on `target`, replaying elements.
     void move_to(std::shared_ptr<endpoint_handle> target, bool replay_execution);
+    /// move_to()'s work on the new endpoint: the inner statement made, prepared, its elements replayed.
+    void prepare_inner(bool replay_execution);
     /// Places the inner statement where route() says (no-op when already there).
     void place(bool replay_execution);
     void drop_inner() noexcept;
@@ -333,6 +335,10 @@ private:
     void recover_or_rethrow(std::exception const& e, bool replay_execution);
     template <typename Run>
     auto run_routed(Run run) -> decltype(run());
+    /// Runs `f` (a driver call that may wait for the server) on the current endpoint under its read timeout
+    /// (replicas only): a cut connection throws deadline_error, naming the replica and the timeout.
+    template <typename F>
+    auto watched(F f) -> decltype(f());
     /// Makes the new inner statement (a one-time query, prepared but not run) use the connection's cached
     /// server-side statement of the same text, preparing it when the text comes again.
     void use_statement_cache();

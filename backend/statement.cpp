@@ -209,32 +209,70 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     return state_->primary();
 }
 
+template <typename F>
+auto routing_statement_backend::watched(F f) -> decltype(f())
+{
+    socket_watchdog::watch watch = endpoint_->pool_->watch_read(endpoint_->session());
+    try
+    {
+        if constexpr (std::is_void_v<decltype(f())>)
+        {
+            f();
+            if (!watch.end())
+                return;
+        }
+        else
+        {
+            auto result = f();
+            if (!watch.end())
+                return result;
+        }
+    }
+    catch (deadline_error const&)
+    {
+        throw;
+    }
+    catch (std::exception const&)
+    {
+        if (!watch.end())
+            throw;
+    }
+    // Cut: whatever the driver made of it (an error, or a call that went on without the server, as the
+    // statement cache's PREPARE does), the connection is gone and the read runs elsewhere.
+    throw deadline_error(endpoint_->pool_->read_timeout_message());
+}
+
 void routing_statement_backend::move_to(std::shared_ptr<endpoint_handle> target, bool replay_execution)
 {
     drop_inner();
     endpoint_ = std::move(target);
     try
     {
-        inner_.reset(endpoint_->session().get_backend()->make_statement_backend());
-        inner_->alloc();
-        inner_->prepare(query_, type_);
-        // Not inside a transaction: a cached plan that went stale there (0A000 after an ALTER TABLE elsewhere)
-        // would abort the transaction, where plain SOCI's one-time query would have run.
-        if (cacheable_ && !no_cache_ && endpoint_->cache_ && !state_->in_transaction_)
-            use_statement_cache();
-        for (routing_element* e : elements_)
-            e->replay_definition(*inner_);
-        if (replay_execution)
-        {
-            for (routing_element* e : elements_)
-                e->replay_execution();
-        }
+        watched([&] { prepare_inner(replay_execution); });
     }
     catch (...)
     {
         // Half-built: drop it; the next use prepares again (ensure_inner()).
         drop_inner();
         throw;
+    }
+}
+
+void routing_statement_backend::prepare_inner(bool replay_execution)
+{
+    inner_.reset(endpoint_->session().get_backend()->make_statement_backend());
+    inner_->alloc();
+    inner_->prepare(query_, type_);
+    // Not inside a transaction: a cached plan that went stale there (0A000 after an ALTER TABLE elsewhere)
+    // would abort the transaction, where plain SOCI's one-time query would have run.
+    if (cacheable_ && !no_cache_ && endpoint_->cache_ && !state_->in_transaction_)
+        use_statement_cache();
+    for (routing_element* e : elements_)
+        e->replay_definition(*inner_);
+    if (replay_execution)
+    {
+        for (routing_element* e : elements_)
+            e->replay_execution();
     }
 }
 
@@ -418,13 +456,13 @@ auto routing_statement_backend::run_routed(Run run) -> decltype(run())
         {
             try
             {
-                return run();
+                return watched(run);
             }
             catch (std::exception const& e)
             {
                 if (!retry_uncached(e))
                     throw;
-                return run();
+                return watched(run);
             }
         }
         catch (std::exception const& e)
@@ -433,7 +471,7 @@ auto routing_statement_backend::run_routed(Run run) -> decltype(run())
             endpoint_->pool_->record_routed(class_.why);
             try
             {
-                return run();
+                return watched(run);
             }
             catch (std::exception const& e2)
             {

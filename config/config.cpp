@@ -290,6 +290,7 @@ public:
             add("routing.retry_window_max",
                 fmt::format("expected a number >= retry_window ({}), got {}", r.retry_window, r.retry_window_max));
         positive("routing.lag_probe_interval", r.lag_probe_interval);
+        non_negative("routing.read_timeout", r.read_timeout);
 
         endpoint("primary", config_.primary, nullptr);
         std::set<std::string> names{config_.primary.name};

@@ -77,6 +77,9 @@ struct routing_options
     double retry_window = 5.0;     ///< first quarantine, seconds (jittered, doubled on repeat)
     double retry_window_max = 60.0;///< cap of the quarantine window, seconds
     double lag_probe_interval = 1.0; ///< seconds between replication-lag probes (with max_lag)
+    /// Seconds a replica may take to answer a read before the read goes to the primary (and the replica's
+    /// health pays); 0: no limit.
+    double read_timeout = 0.0;
 };
 
 /// The `[classifier]` section.

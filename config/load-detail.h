@@ -129,6 +129,7 @@ inline constexpr field_spec routing_fields[] = {
     {"retry_window", field_kind::number, expect_positive},
     {"retry_window_max", field_kind::number, expect_positive},
     {"lag_probe_interval", field_kind::number, expect_positive},
+    {"read_timeout", field_kind::number, expect_non_negative},
 };
 
 template <std::size_t N>

@@ -158,6 +158,7 @@ void set_routing_field(routing_options& r, std::string_view name, value const& v
     else if (name == "retry_window") r.retry_window = v.number;
     else if (name == "retry_window_max") r.retry_window_max = v.number;
     else if (name == "lag_probe_interval") r.lag_probe_interval = v.number;
+    else if (name == "read_timeout") r.read_timeout = v.number;
 }
 
 // ---------------------------------------------------------------------------------------------------------

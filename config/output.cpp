@@ -53,7 +53,8 @@ nlohmann::ordered_json cluster_json(cluster_config const& c, bool redacted)
                     {"failures", r.failures},
                     {"retry_window", r.retry_window},
                     {"retry_window_max", r.retry_window_max},
-                    {"lag_probe_interval", r.lag_probe_interval}};
+                    {"lag_probe_interval", r.lag_probe_interval},
+                    {"read_timeout", r.read_timeout}};
     if (redacted)  // env_prefix only says where values came from; the identity is about the values
         j["routing"]["env_prefix"] = r.env_prefix;
     j["primary"] = endpoint_json(c.primary, redacted);
@@ -122,7 +123,8 @@ std::string to_toml(cluster_config const& config)
                                 {"failures", r.failures},
                                 {"retry_window", r.retry_window},
                                 {"retry_window_max", r.retry_window_max},
-                                {"lag_probe_interval", r.lag_probe_interval}}},
+                                {"lag_probe_interval", r.lag_probe_interval},
+                                {"read_timeout", r.read_timeout}}},
         {"primary", endpoint_toml(config.primary)},
         {"replicas", std::move(replicas)},
         {"classifier", toml::table{{"primary_functions", std::move(functions)}}},

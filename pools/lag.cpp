@@ -16,6 +16,7 @@
 #include <soci/postgresql/soci-postgresql.h>
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <limits>
 #include <optional>
@@ -251,7 +252,30 @@ replica_position mysql_replica_position(soci::session& sql, gtid_position const*
 
 struct lag_prober::impl
 {
-    explicit impl(cluster_config const& c) : config(c), replicas(c.replicas.size()) {}
+    impl(cluster_config const& c, socket_watchdog& w) : config(c), watchdog(w), replicas(c.replicas.size()) {}
+
+    /// Runs the probe queries `f` on `sql` (a connection to `endpoint`) with the endpoint's connect timeout as
+    /// their deadline: a server that accepts connections and never answers costs one timeout, not the thread.
+    /// Throws deadline_error when the deadline passed (the connection is gone).
+    template <typename F>
+    void watched(soci::session& sql, endpoint_config const& endpoint, F f)
+    {
+        auto const timeout = std::chrono::milliseconds(std::max<long long>(
+            1, static_cast<long long>(std::llround(endpoint.timeout * 1000.0))));
+        socket_watchdog::watch watch = watchdog.arm(sql, endpoint.drv, timeout);
+        try
+        {
+            f();
+        }
+        catch (std::exception const&)
+        {
+            if (watch.end())
+                throw deadline_error("no answer to the lag probe within the connect timeout");
+            throw;
+        }
+        if (watch.end())
+            throw deadline_error("no answer to the lag probe within the connect timeout");
+    }
 
     /// Seconds since the primary first showed a position the replica (at `replayed`) lacks; -1 when the
     /// history does not know one.
@@ -294,6 +318,7 @@ struct lag_prober::impl
     }
 
     cluster_config const config;
+    socket_watchdog& watchdog;
     std::unique_ptr<soci::session> primary;
     std::vector<std::unique_ptr<soci::session>> replicas;
     // When the primary was first seen at each position, oldest first: WAL positions (PostgreSQL), GTID
@@ -302,7 +327,10 @@ struct lag_prober::impl
     std::deque<std::pair<clock::time_point, gtid_position>> gtid_history;
 };
 
-lag_prober::lag_prober(cluster_config const& config) : impl_(std::make_unique<impl>(config)) {}
+lag_prober::lag_prober(cluster_config const& config, socket_watchdog& watchdog)
+    : impl_(std::make_unique<impl>(config, watchdog))
+{
+}
 lag_prober::~lag_prober() = default;
 
 void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoint_pool>>& replicas)
@@ -313,54 +341,72 @@ void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoin
     (void)primary;
 
     long long primary_lsn = -1;
+    bool primary_seen = false;
     try
     {
         if (!d.primary)
             d.primary = open_session(d.config.primary);
-        if (pg)
-        {
-            primary_lsn = pg_primary_lsn(*d.primary);
-            auto const now = clock::now();
-            if (d.history.empty() || primary_lsn > d.history.back().second)
-                d.history.emplace_back(now, primary_lsn);
-        }
-        else if (auto gtid = mysql_primary_gtid(*d.primary))
-            d.record(*gtid, clock::now());
+        d.watched(*d.primary, d.config.primary, [&] {
+            if (pg)
+            {
+                primary_lsn = pg_primary_lsn(*d.primary);
+                auto const now = clock::now();
+                if (d.history.empty() || primary_lsn > d.history.back().second)
+                    d.history.emplace_back(now, primary_lsn);
+            }
+            else if (auto gtid = mysql_primary_gtid(*d.primary))
+                d.record(*gtid, clock::now());
+        });
+        primary_seen = true;
     }
     catch (std::exception const&)
     {
         d.primary.reset();  // reconnect next round
     }
-    // Without the primary this round, a MariaDB replica is still compared with the last position seen:
-    // missing a transaction the primary had then is lag since then, at least.
+    // Without the primary this round, a replica is compared with the last position seen: missing a
+    // transaction the primary had then is lag since then, at least. But a lag measured against a primary that
+    // cannot be reached says nothing about what the replica lacks now, and skipping every replica would send
+    // every read to the primary that is not there: without the primary, no replica is "lagging".
     gtid_position const* reference = d.gtid_history.empty() ? nullptr : &d.gtid_history.back().second;
+    auto report = [primary_seen](endpoint_pool& pool, double lag, bool lagging) {
+        pool.set_lag(lag, lagging && primary_seen);
+    };
 
     long long oldest_replay = primary_lsn;
     std::vector<gtid_position> applied;  // MariaDB: the replicas' positions this round
     for (std::size_t i = 0; i < replicas.size() && i < d.replicas.size(); ++i)
     {
         endpoint_pool& pool = *replicas[i];
+        endpoint_config const& endpoint = d.config.replicas[i];
         try
         {
             if (!d.replicas[i])
-                d.replicas[i] = open_session(d.config.replicas[i]);
+                d.replicas[i] = open_session(endpoint);
+            soci::session& sql = *d.replicas[i];
             if (pg)
             {
                 long long replay = -1;
-                replica_position pos = pg_replica_position(*d.replicas[i], primary_lsn, replay);
+                replica_position pos;
+                d.watched(sql, endpoint, [&] { pos = pg_replica_position(sql, primary_lsn, replay); });
                 double lag = pos.lag_seconds;
-                if (pos.in_recovery && !pos.caught_up && primary_lsn >= 0 && replay >= 0)
+                long long const known_lsn = primary_seen ? primary_lsn
+                                            : d.history.empty() ? -1 : d.history.back().second;
+                if (!primary_seen)
+                    lag = known_lsn >= 0 && replay >= known_lsn ? 0 : -1;  // not the time since its last replay
+                if (pos.in_recovery && known_lsn >= 0 && replay >= 0 && replay < known_lsn)
                 {
                     // Since when has the primary been at a position this replica has not replayed?
                     double const since = d.pg_behind_since(replay, clock::now());
                     if (since >= 0)
                         lag = since;
-                    oldest_replay = std::min(oldest_replay, replay);
+                    if (primary_seen)
+                        oldest_replay = std::min(oldest_replay, replay);
                 }
-                pool.set_lag(pos.in_recovery ? lag : -1, pos.in_recovery && lag > max_lag);
+                report(pool, pos.in_recovery ? lag : -1, pos.in_recovery && lag > max_lag);
                 continue;
             }
-            replica_position pos = mysql_replica_position(*d.replicas[i], reference);
+            replica_position pos;
+            d.watched(sql, endpoint, [&] { pos = mysql_replica_position(sql, reference); });
             if (!pos.in_recovery)
             {
                 // No replication configured: its data never moves on.
@@ -381,13 +427,14 @@ void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoin
                     if (lag < 0 || oldest)
                         lag = std::max(lag, pos.lag_seconds);
                 }
-                applied.push_back(*pos.gtid);
-                pool.set_lag(lag, lag > max_lag);
+                if (primary_seen)
+                    applied.push_back(*pos.gtid);
+                report(pool, lag, lag > max_lag);
                 continue;
             }
             // No GTID positions to compare (MySQL proper): Seconds_Behind_Master alone; NULL while
             // replication is stopped, when the replica falls behind without bound.
-            pool.set_lag(pos.lag_seconds, pos.lag_seconds >= 0 ? pos.lag_seconds > max_lag : !pos.replicating);
+            report(pool, pos.lag_seconds, pos.lag_seconds >= 0 ? pos.lag_seconds > max_lag : !pos.replicating);
         }
         catch (std::exception const&)
         {
@@ -407,7 +454,7 @@ void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoin
                 return false;
         return true;
     };
-    while (d.gtid_history.size() > 1 && covered_by_all(d.gtid_history[1].second))
+    while (primary_seen && d.gtid_history.size() > 1 && covered_by_all(d.gtid_history[1].second))
         d.gtid_history.pop_front();
     while (d.gtid_history.size() > 4096)
         d.gtid_history.pop_front();

@@ -88,7 +88,8 @@ replica_position mysql_replica_position(soci::session& sql, gtid_position const*
 class lag_prober
 {
 public:
-    explicit lag_prober(cluster_config const& config);
+    /// Its queries get as long as a connect to the endpoint (`timeout`); `watchdog` cuts them after that.
+    lag_prober(cluster_config const& config, socket_watchdog& watchdog);
     ~lag_prober();
     lag_prober(lag_prober const&) = delete;
     lag_prober& operator=(lag_prober const&) = delete;

@@ -136,8 +136,9 @@ void lease::release() noexcept
 
 struct endpoint_pool::impl
 {
-    impl(endpoint_config c, endpoint_role r, routing_options const& o)
-        : config(std::move(c)), role(r), routing(o), description(config.describe(r == endpoint_role::primary))
+    impl(endpoint_config c, endpoint_role r, routing_options const& o, socket_watchdog* w)
+        : config(std::move(c)), role(r), routing(o), description(config.describe(r == endpoint_role::primary)),
+          watchdog(w)
     {
     }
 
@@ -145,6 +146,16 @@ struct endpoint_pool::impl
     endpoint_role const role;
     routing_options const routing;
     std::string const description;
+    socket_watchdog* const watchdog;
+
+    /// The pool's own round trips (idle check, clean-up) get as long as a connect: a server that stopped
+    /// answering must not hold a borrower or a returning connection for ever.
+    socket_watchdog::watch watch_housekeeping(soci::session& sql) const
+    {
+        if (watchdog == nullptr)
+            return {};
+        return watchdog->arm(sql, config.drv, std::max(to_ms(config.timeout), std::chrono::milliseconds(1)));
+    }
 
     struct idle_connection
     {
@@ -244,8 +255,9 @@ struct endpoint_pool::impl
     std::unique_ptr<soci::session> connect(endpoint_pool& self);
 };
 
-endpoint_pool::endpoint_pool(endpoint_config config, endpoint_role role, routing_options const& routing)
-    : impl_(std::make_unique<impl>(std::move(config), role, routing))
+endpoint_pool::endpoint_pool(endpoint_config config, endpoint_role role, routing_options const& routing,
+                             socket_watchdog* watchdog)
+    : impl_(std::make_unique<impl>(std::move(config), role, routing, watchdog))
 {
     // `min` connections are opened eagerly; a failure is recorded, not thrown: the endpoint may come up
     // later, and a session that needs it gets the error from acquire().
@@ -370,7 +382,11 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
             // a load balancer's idle cut, pg_terminate_backend, KILL): checked outside the lock, replaced
             // silently. A dead idle socket says nothing about the endpoint's health.
             lock.unlock();
-            bool const alive = detail::connection_alive(*raw, d.config.drv);
+            bool alive = false;
+            {
+                socket_watchdog::watch const watch = d.watch_housekeeping(*raw);
+                alive = detail::connection_alive(*raw, d.config.drv);
+            }
             lock.lock();
             if (alive)
                 return lease(this, raw, std::move(attachment), affinity);
@@ -445,7 +461,14 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
     if (!discard && !quarantined)
     {
         // Still lent (nobody else can have it): made clean outside the lock, or closed.
-        switch (detail::make_clean(*sql, d.config.drv, dirt))
+        // Watched only when there is a round trip to make (a clean connection costs nothing here).
+        socket_watchdog::watch watch;
+        if (dirt != dirt_none || transaction_status(*sql, d.config.drv) != server_transaction::idle)
+            watch = d.watch_housekeeping(*sql);
+        detail::clean_result cleaned = detail::make_clean(*sql, d.config.drv, dirt);
+        if (watch.end())
+            cleaned = detail::clean_result::failed;  // cut half-way: the connection is gone
+        switch (cleaned)
         {
         case detail::clean_result::clean: break;
         case detail::clean_result::reset: d.resets.fetch_add(1, std::memory_order_relaxed); break;
@@ -567,6 +590,20 @@ bool endpoint_pool::usable()
     return false;
 }
 
+socket_watchdog::watch endpoint_pool::watch_read(soci::session& sql)
+{
+    impl const& d = *impl_;
+    if (d.watchdog == nullptr || d.role == endpoint_role::primary || !(d.routing.read_timeout > 0))
+        return {};
+    return d.watchdog->arm(sql, d.config.drv, std::max(to_ms(d.routing.read_timeout), std::chrono::milliseconds(1)));
+}
+
+std::string endpoint_pool::read_timeout_message() const
+{
+    return fmt::format("no answer from {} within routing.read_timeout = {:g} s: its connection was closed",
+                       impl_->description, impl_->routing.read_timeout);
+}
+
 void endpoint_pool::record_success() noexcept
 {
     std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -681,6 +718,7 @@ struct cluster::impl
     explicit impl(cluster_config c) : config(std::move(c)) {}
 
     cluster_config const config;
+    socket_watchdog watchdog;  // before the pools: destroyed after them
     std::unique_ptr<endpoint_pool> primary;
     std::vector<std::unique_ptr<endpoint_pool>> replicas;
 
@@ -768,9 +806,11 @@ cluster::cluster(cluster_config config)
     : impl_(std::make_unique<impl>(std::move(config)))
 {
     impl& d = *impl_;
-    d.primary = std::make_unique<endpoint_pool>(d.config.primary, endpoint_role::primary, d.config.routing);
+    d.primary = std::make_unique<endpoint_pool>(d.config.primary, endpoint_role::primary, d.config.routing,
+                                                &d.watchdog);
     for (auto const& r : d.config.replicas)
-        d.replicas.push_back(std::make_unique<endpoint_pool>(r, endpoint_role::replica, d.config.routing));
+        d.replicas.push_back(
+            std::make_unique<endpoint_pool>(r, endpoint_role::replica, d.config.routing, &d.watchdog));
     d.current_weight.assign(d.replicas.size(), 0.0);
     d.housekeeper = std::thread([this] { impl_->run(); });
 }
@@ -860,7 +900,7 @@ void cluster::impl::run()
 
     std::unique_ptr<detail::lag_prober> prober;
     if (probe_lag)
-        prober = std::make_unique<detail::lag_prober>(config);
+        prober = std::make_unique<detail::lag_prober>(config, watchdog);
     auto next_probe = clock::now();
 
     std::unique_lock<std::mutex> lock(thread_mutex);

@@ -9,6 +9,7 @@
 
 #include "classifier.h"
 #include "config.h"
+#include "watchdog.h"
 
 #include <soci/routing/soci-routing.h>
 #include <soci/soci.h>
@@ -111,7 +112,9 @@ private:
 class endpoint_pool
 {
 public:
-    endpoint_pool(endpoint_config config, endpoint_role role, routing_options const& routing);
+    /// `watchdog` (the cluster's; may be null: no deadlines) cuts statements that run past their deadline.
+    endpoint_pool(endpoint_config config, endpoint_role role, routing_options const& routing,
+                  socket_watchdog* watchdog = nullptr);
     ~endpoint_pool();
     endpoint_pool(endpoint_pool const&) = delete;
     endpoint_pool& operator=(endpoint_pool const&) = delete;
@@ -144,6 +147,13 @@ public:
     bool usable();
     /// Connections currently lent out (for least_connections).
     int in_use() const noexcept;
+
+    /// Watches a read on `sql` (a connection of this pool) for `routing.read_timeout`: past it, the
+    /// connection is cut and the read fails as a lost connection. An empty watch on the primary (a statement
+    /// there may write: cutting it would leave its outcome unknown) and when read_timeout is 0.
+    socket_watchdog::watch watch_read(soci::session& sql);
+    /// The message of a read that watch_read() cut.
+    std::string read_timeout_message() const;
 
     void record_success() noexcept;
     void record_failure(failure_class what, std::string const& message) noexcept;  ///< message: redacted

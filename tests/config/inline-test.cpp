@@ -132,7 +132,7 @@ BOOST_AUTO_TEST_CASE(every_routing_key_is_accepted_inline)
 {
     auto const c = load_connect_string("primary='host=a' sticky=0 fallback=false balance=random max_lag=3 "
                                        "failures=4 retry_window=1.5 retry_window_max=20 lag_probe_interval=2 "
-                                       "primary_functions='Next_Id, audit'");
+                                       "read_timeout=0.5 primary_functions='Next_Id, audit'");
     BOOST_TEST(c.routing.sticky == 0.0);
     BOOST_TEST(!c.routing.fallback);
     BOOST_TEST(c.routing.balance == balance_policy::random);
@@ -141,6 +141,7 @@ BOOST_AUTO_TEST_CASE(every_routing_key_is_accepted_inline)
     BOOST_TEST(c.routing.retry_window == 1.5);
     BOOST_TEST(c.routing.retry_window_max == 20.0);
     BOOST_TEST(c.routing.lag_probe_interval == 2.0);
+    BOOST_TEST(c.routing.read_timeout == 0.5);
     BOOST_TEST(c.classifier.primary_functions == (std::vector<std::string>{"next_id", "audit"}),
                boost::test_tools::per_element());
 }

@@ -89,6 +89,7 @@ failures = 5
 retry_window = 2
 retry_window_max = 30
 lag_probe_interval = 0.5
+read_timeout = 1.5
 env_prefix = "SRT_UNUSED_PREFIX"
 [primary]
 host = "db1"
@@ -101,7 +102,16 @@ host = "db1"
     BOOST_TEST(c.routing.retry_window == 2.0);
     BOOST_TEST(c.routing.retry_window_max == 30.0);
     BOOST_TEST(c.routing.lag_probe_interval == 0.5);
+    BOOST_TEST(c.routing.read_timeout == 1.5);
     BOOST_TEST(c.routing.env_prefix == "SRT_UNUSED_PREFIX");
+}
+
+BOOST_AUTO_TEST_CASE(read_timeout_is_off_by_default_and_never_negative)
+{
+    BOOST_TEST(load_toml("[primary]\nhost = \"a\"\n", "db.toml").routing.read_timeout == 0.0);
+    auto const p = problem_with_key(toml_problems("[routing]\nread_timeout = -2\n[primary]\nhost = \"a\"\n"),
+                                    "routing.read_timeout");
+    BOOST_TEST(p.line == 2);
 }
 
 BOOST_AUTO_TEST_CASE(replica_inherits_driver_port_database_and_username)

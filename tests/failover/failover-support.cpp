@@ -254,6 +254,8 @@ std::string write_config(config_spec const& spec)
         t << "retry_window_max = " << toml_number(*spec.retry_window_max) << "\n";
     if (spec.lag_probe_interval)
         t << "lag_probe_interval = " << toml_number(*spec.lag_probe_interval) << "\n";
+    if (spec.read_timeout)
+        t << "read_timeout = " << toml_number(*spec.read_timeout) << "\n";
     t << "\n[primary]\n";
     t << "driver = " << toml_string(c.driver) << "\n";
     t << "host = " << toml_string(c.primary.host) << "\n";

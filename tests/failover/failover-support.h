@@ -85,6 +85,7 @@ struct config_spec
     std::optional<double> retry_window;
     std::optional<double> retry_window_max;
     std::optional<double> lag_probe_interval;
+    std::optional<double> read_timeout;
     int primary_port = 0;      ///< 0: the real primary
     double timeout = 2.0;      ///< connect timeout of every endpoint (MariaDB: rounded up to whole seconds)
     std::optional<int> pool_max;

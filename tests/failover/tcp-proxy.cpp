@@ -145,6 +145,7 @@ void tcp_proxy::request(mode const* new_mode, bool cut)
 void tcp_proxy::run()
 {
     std::vector<connection_pair> pairs;
+    std::vector<int> unanswered;  // accepted while stalled
     std::vector<pollfd> fds;
     std::vector<char> buf(64 * 1024);
     mode current = mode::forward;
@@ -175,6 +176,12 @@ void tcp_proxy::run()
                 pairs.clear();
                 cut_requested_ = false;
             }
+            if (current != mode::stall || stop_)
+            {
+                for (int fd : unanswered)
+                    reset_close(fd);
+                unanswered.clear();
+            }
             open_.store(static_cast<int>(pairs.size()));
             done_ = requested_;
             applied_.notify_all();
@@ -185,10 +192,13 @@ void tcp_proxy::run()
         fds.clear();
         fds.push_back({wake_[0], POLLIN, 0});
         fds.push_back({listen_fd_, POLLIN, 0});
-        for (auto const& p : pairs)
+        if (current != mode::stall)
         {
-            fds.push_back({p.client, POLLIN, 0});
-            fds.push_back({p.upstream, POLLIN, 0});
+            for (auto const& p : pairs)
+            {
+                fds.push_back({p.client, POLLIN, 0});
+                fds.push_back({p.upstream, POLLIN, 0});
+            }
         }
         int n = poll(fds.data(), fds.size(), -1);
         if (n < 0)
@@ -212,6 +222,8 @@ void tcp_proxy::run()
                 accepted_.fetch_add(1);
                 if (current == mode::reject)
                     reset_close(c);
+                else if (current == mode::stall)
+                    unanswered.push_back(c);
                 else
                 {
                     int u = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -24,7 +24,11 @@ public:
     enum class mode
     {
         forward,  ///< connections are forwarded to the target
-        reject    ///< connections are accepted, counted and reset at once (a server that is down)
+        reject,   ///< connections are accepted, counted and reset at once (a server that is down)
+        /// a server that stopped answering (hung, or a black-holed path): new connections are accepted and
+        /// never answered, nothing more is forwarded on the open ones; leaving the mode resets the unanswered
+        /// connections and lets the open ones go on
+        stall
     };
 
     explicit tcp_proxy(int target_port);

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "failover-support.h"
+#include "tcp-proxy.h"
 
 #include <atomic>
 #include <set>
@@ -175,6 +176,93 @@ BOOST_AUTO_TEST_CASE(replica_lagging_beyond_max_lag_is_skipped_until_replication
     BOOST_CHECK_EQUAL(r1->state, "up");
     BOOST_CHECK_LE(r1->lag_seconds, 0.5);
     BOOST_CHECK_EQUAL(load.errors(), 0);
+}
+
+// A replica whose server stops answering after the lag probe connected: the probe's query is cut after the
+// endpoint's connect timeout, and the other replicas are still measured (before, the probe thread waited for
+// ever, every replica's lag froze, and destroying the cluster hung).
+BOOST_AUTO_TEST_CASE(lag_probe_of_a_silent_replica_still_measures_the_others)
+{
+    test_cluster const& c = cluster();
+    tcp_proxy silent(c.replicas.front().port);
+    config_spec spec;
+    spec.max_lag = 0.5;
+    spec.lag_probe_interval = 0.1;
+    spec.timeout = 1.0;
+    spec.replicas = std::vector<replica_spec>{{"silent", silent.port(), {}}, real_replicas().front()};
+    soci::session sql(routing_uri(spec));
+    bool const probed = eventually(3s, [&] {
+        auto const* r = find(soci::routing.stats(sql), "silent");
+        return r != nullptr && r->lag_seconds >= 0;
+    });
+    BOOST_REQUIRE_MESSAGE(probed, "the lag probe measured no lag of \"silent\" within 3 s");
+
+    silent.set_mode(tcp_proxy::mode::stall);
+    replication_pause pause(c.replicas.front());
+    std::string last_state;
+    bool lagging = false;
+    {
+        writer load(unique_tag("lag-silent"));
+        lagging = eventually(8s, [&] {
+            auto const* r = find(soci::routing.stats(sql), "replica-1");
+            last_state = r != nullptr ? r->state : "absent";
+            return last_state == "lagging";
+        });
+    }
+    BOOST_CHECK_MESSAGE(lagging, "replica-1 was not found lagging within 8 s of pausing its replication while "
+                                 "another replica does not answer (state " << last_state << ")");
+    pause.resume();
+    silent.set_mode(tcp_proxy::mode::forward);
+}
+
+// max_lag with the primary unreachable: the replicas' lag is unknown, which is no reason to skip them (before,
+// PostgreSQL replicas looked as late as the primary had been quiet, and every read went to the missing
+// primary and failed).
+BOOST_AUTO_TEST_CASE(max_lag_with_the_primary_down_keeps_reads_on_the_replicas)
+{
+    test_cluster const& c = cluster();
+    tcp_proxy primary(c.primary.port);
+    config_spec spec;
+    spec.max_lag = 0.3;
+    spec.lag_probe_interval = 0.1;
+    spec.timeout = 1.0;
+    spec.primary_port = primary.port();
+    soci::session sql(routing_uri(spec));
+    BOOST_REQUIRE(eventually(3s, [&] {
+        auto const* r = find(soci::routing.stats(sql), "replica-1");
+        return r != nullptr && r->lag_seconds >= 0;
+    }));
+    std::this_thread::sleep_for(700ms);  // a quiet primary: the replicas' last replayed transaction ages
+    primary.set_mode(tcp_proxy::mode::reject);
+    primary.cut();
+    std::this_thread::sleep_for(1500ms);  // probe rounds without the primary
+
+    std::set<int> ports;
+    int errors = 0;
+    std::string first_error;
+    for (int i = 0; i < 10; ++i)
+    {
+        try
+        {
+            ports.insert(read_port(sql));
+        }
+        catch (std::exception const& e)
+        {
+            if (errors++ == 0)
+                first_error = e.what();
+        }
+    }
+    BOOST_CHECK_MESSAGE(errors == 0, errors << " of 10 reads failed with the primary down: " << first_error);
+    BOOST_CHECK(ports.count(c.primary.port) == 0);
+    auto const s = soci::routing.stats(sql);
+    for (auto const& replica : real_replicas())
+    {
+        auto const* r = find(s, replica.name);
+        BOOST_REQUIRE(r != nullptr);
+        BOOST_CHECK_MESSAGE(r->state != "lagging", replica.name << " is \"lagging\" (lag " << r->lag_seconds
+                                                                 << " s) because the primary cannot be reached");
+    }
+    primary.set_mode(tcp_proxy::mode::forward);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
