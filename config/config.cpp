@@ -412,6 +412,19 @@ private:
             else if (option == "reconnect" && value != "1")
                 add(key, fmt::format("expected 1 (SOCI accepts no other value), got {}", detail::show(value)));
         }
+        else if (option == "target_session_attrs")
+        {
+            // Roles are the router's business: a primary may ask for a writable server, a replica may only
+            // accept what a standby is.
+            static std::vector<std::string> const for_primary = {"any", "read-write", "primary"};
+            static std::vector<std::string> const for_replica = {"any", "read-only", "standby", "prefer-standby"};
+            bool const on_primary = key.rfind("primary.", 0) == 0;
+            auto const& allowed = on_primary ? for_primary : for_replica;
+            if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
+                add(key, fmt::format("expected one of {} on {}, got {}{}", fmt::join(allowed, ", "),
+                                     on_primary ? "the primary" : "a replica (it is not inherited from the primary)",
+                                     detail::show(value), detail::did_you_mean(value, allowed)));
+        }
         else if (option == "sslmode")
         {
             static std::vector<std::string> const modes = {"disable", "allow", "prefer", "require", "verify-ca",

@@ -266,6 +266,9 @@ cluster_config resolve(draft const& d)
         endpoint_config replica = c.primary;
         replica.name = fmt::format("replica-{}", i + 1);
         replica.host.clear();
+        // libpq's role selector is the primary's own: inherited, `read-write` would make libpq refuse every
+        // standby (each replica quarantined, every read on the primary without a word).
+        replica.options.erase("target_session_attrs");
         apply(replica, d.replicas[i]);
         c.replicas.push_back(std::move(replica));
     }

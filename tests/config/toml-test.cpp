@@ -454,3 +454,28 @@ BOOST_AUTO_TEST_CASE(validate_checks_a_programmatic_configuration)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(replicas_do_not_inherit_target_session_attrs)
+{
+    auto const c = load_toml("[primary]\nhost = \"a\"\noptions = { target_session_attrs = \"read-write\", "
+                             "sslmode = \"require\" }\n[[replicas]]\nhost = \"b\"\n",
+                             "db.toml");
+    BOOST_TEST(c.primary.options.at("target_session_attrs") == "read-write");
+    BOOST_TEST(c.replicas.at(0).options.count("target_session_attrs") == 0u);
+    BOOST_TEST(c.replicas.at(0).options.at("sslmode") == "require");  // other options are inherited
+    BOOST_TEST(c.replicas.at(0).connect_string().find("target_session_attrs") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(replica_that_requires_a_writable_server_is_an_error)
+{
+    auto const p = problem_with_key(
+        toml_problems("[primary]\nhost = \"a\"\n[[replicas]]\nhost = \"b\"\n"
+                      "options = { target_session_attrs = \"read-write\" }\n"),
+        "replicas[0].options.target_session_attrs");
+    BOOST_TEST(p.message.find("read-only") != std::string::npos, p.message);
+    BOOST_TEST(p.message.find("not inherited") != std::string::npos, p.message);
+    auto const q = problem_with_key(
+        toml_problems("[primary]\nhost = \"a\"\noptions = { target_session_attrs = \"standby\" }\n"),
+        "primary.options.target_session_attrs");
+    BOOST_TEST(q.message.find("read-write") != std::string::npos, q.message);
+}
