@@ -367,6 +367,8 @@ private:
     std::shared_ptr<statement_cache_entry> cached_;  ///< the cache entry of query_ on endpoint_, checked out
     char const* reason_ = "";
     bool fallback_counted_ = false;  ///< the read under way (prepare to end of execution) counted its fallback
+    /// Replicas (bit i: replica i) that failed to connect for the read under way (prepare to end of execution).
+    std::uint64_t failed_replicas_ = 0;
     std::shared_ptr<endpoint_handle> endpoint_;
     std::unique_ptr<soci::details::statement_backend> inner_;
     std::vector<routing_element*> elements_;  ///< in definition order

@@ -166,7 +166,11 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
         return endpoint_;
     }
 
-    std::uint64_t exclude = 0;
+    // A replica that failed to connect for this statement's prepare is not tried again for its execution:
+    // one read pays one connect timeout at most.
+    std::uint64_t exclude = failed_replicas_;
+    if (failed_replicas_ != 0)
+        facts.replica_failed = true;
     std::string failures;
     endpoint_pool* first_failed = nullptr;
     cluster& c = *state_->cluster_;
@@ -186,6 +190,7 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
         {
             // The pool recorded the connect failure; try another replica, then the primary.
             exclude |= std::uint64_t(1) << (index & 63);
+            failed_replicas_ |= std::uint64_t(1) << (index & 63);
             if (first_failed == nullptr)
                 first_failed = p;
             if (!failures.empty())
@@ -429,6 +434,7 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     class_ = classify(query_, state_->dialect_, state_->classify_options_);
     prepared_ = true;
     fallback_counted_ = false;
+    failed_replicas_ = 0;
     drop_inner();
     no_cache_ = false;
     dirt_ = dirt_of(class_, procedure_, query_);
@@ -559,6 +565,7 @@ void routing_statement_backend::count_fallback(endpoint_pool& pool) noexcept
 void routing_statement_backend::finish_execution() noexcept
 {
     fallback_counted_ = false;
+    failed_replicas_ = 0;
     for (routing_element* e : elements_)
         e->execution_done();
 }

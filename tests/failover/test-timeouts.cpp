@@ -132,4 +132,30 @@ BOOST_AUTO_TEST_CASE(write_to_a_primary_that_never_answers_fails_within_the_conn
     silent.set_mode(tcp_proxy::mode::forward);
 }
 
+// A replica that accepts connections and never completes the handshake: a read pays its connect timeout once
+// (before, once for the prepare and once more for the execution), then runs on the primary.
+BOOST_AUTO_TEST_CASE(read_from_a_replica_that_never_completes_a_connect_pays_the_connect_timeout_once)
+{
+    test_cluster const& c = cluster();
+    tcp_proxy silent(c.replicas.front().port);
+    silent.set_mode(tcp_proxy::mode::stall);
+    config_spec spec;
+    spec.timeout = 1.0;
+    double const connect_timeout = c.is_pg() ? 2.0 : 1.0;  // libpq waits at least 2 s
+    spec.replicas = std::vector<replica_spec>{{"silent", silent.port(), {}}};
+    soci::session sql(routing_uri(spec));
+
+    auto [port, took] = bounded(silent, 20s, [&] { return read_port(sql); });
+    BOOST_TEST(port.get() == c.primary.port);
+    BOOST_TEST(seconds(took) >= connect_timeout * 0.9, "the read took " << seconds(took) << " s");
+    BOOST_TEST(seconds(took) < connect_timeout * 1.5,
+               "the read took " << seconds(took) << " s: more than one connect timeout of " << connect_timeout
+                                << " s");
+    auto const* r = find(soci::routing.stats(sql), "silent");
+    BOOST_REQUIRE(r != nullptr);
+    BOOST_TEST(r->failures == 1u);
+    BOOST_TEST(r->fallbacks == 1u);
+    silent.set_mode(tcp_proxy::mode::forward);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
