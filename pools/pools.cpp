@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -933,27 +934,60 @@ void cluster::impl::run()
 
 std::shared_ptr<cluster> cluster::obtain(cluster_config const& config)
 {
+    // One cluster per configuration. A cluster is built outside the registry's lock (its eager `pool.min`
+    // connects may take a connect timeout each): sessions of other configurations open meanwhile, and
+    // sessions of the same one wait for that build and share its cluster.
+    struct slot
+    {
+        std::weak_ptr<cluster> made;
+        std::shared_future<std::shared_ptr<cluster>> building;  ///< valid while a build is under way
+    };
     static std::mutex registry_mutex;
-    static std::map<std::string, std::weak_ptr<cluster>> registry;
+    static std::map<std::string, slot> registry;
 
-    std::string key = config.identity();
-    std::lock_guard<std::mutex> lock(registry_mutex);
-    for (auto it = registry.begin(); it != registry.end();)
+    std::string const key = config.identity();
+    std::promise<std::shared_ptr<cluster>> promise;
     {
-        if (it->second.expired())
-            it = registry.erase(it);
-        else
-            ++it;
-    }
-    auto it = registry.find(key);
-    if (it != registry.end())
-    {
-        if (auto existing = it->second.lock())
+        std::unique_lock<std::mutex> lock(registry_mutex);
+        for (auto it = registry.begin(); it != registry.end();)
+        {
+            if (it->second.made.expired() && !it->second.building.valid())
+                it = registry.erase(it);
+            else
+                ++it;
+        }
+        slot& s = registry[key];
+        if (auto existing = s.made.lock())
             return existing;
+        if (s.building.valid())
+        {
+            auto building = s.building;
+            lock.unlock();
+            return building.get();  // the build's result, or its exception
+        }
+        s.building = promise.get_future().share();
     }
-    // Built under the registry lock so that two sessions opening at once share one cluster.
-    auto made = std::make_shared<cluster>(config);
-    registry[std::move(key)] = made;
+    std::shared_ptr<cluster> made;
+    try
+    {
+        made = std::make_shared<cluster>(config);
+    }
+    catch (...)
+    {
+        {
+            std::lock_guard<std::mutex> lock(registry_mutex);
+            registry.erase(key);
+        }
+        promise.set_exception(std::current_exception());
+        throw;
+    }
+    {
+        std::lock_guard<std::mutex> lock(registry_mutex);
+        slot& s = registry[key];
+        s.made = made;
+        s.building = {};
+    }
+    promise.set_value(made);
     return made;
 }
 

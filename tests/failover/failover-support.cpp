@@ -290,6 +290,8 @@ std::string write_config(config_spec const& spec)
                 options.emplace("application_name", tag);
             t << "options = " << toml_inline_table(options) << "\n";
         }
+        if (r.pool_min)
+            t << "[replicas.pool]\nmin = " << *r.pool_min << "\n";
     }
     if (c.is_mysql())
     {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace failover_test
@@ -67,9 +68,16 @@ std::unique_ptr<soci::session> mysql_root(server const& s);
 /// A replica as a test configures it: a name and where it listens (a real replica or a tcp_proxy).
 struct replica_spec
 {
+    replica_spec() = default;
+    replica_spec(std::string n, int p, std::map<std::string, std::string> o = {}, std::optional<int> min = {})
+        : name(std::move(n)), port(p), options(std::move(o)), pool_min(min)
+    {
+    }
+
     std::string name;
     int port = 0;
     std::map<std::string, std::string> options;  ///< driver options of this replica only
+    std::optional<int> pool_min;                 ///< connections opened eagerly
 };
 
 /// The replicas of the default configuration: "replica-1" ... "replica-N", the real ones.

@@ -158,4 +158,33 @@ BOOST_AUTO_TEST_CASE(read_from_a_replica_that_never_completes_a_connect_pays_the
     silent.set_mode(tcp_proxy::mode::forward);
 }
 
+// A configuration whose replica hangs its eager connects (pool.min = 1, never answered) must not hold up
+// sessions of other configurations: clusters are built outside the process-wide registry's lock.
+BOOST_AUTO_TEST_CASE(a_hanging_cluster_build_does_not_hold_up_other_configurations)
+{
+    test_cluster const& c = cluster();
+    tcp_proxy silent(c.replicas.front().port);
+    silent.set_mode(tcp_proxy::mode::stall);
+    config_spec hanging;
+    hanging.timeout = 3.0;
+    replica_spec eager{"silent", silent.port(), {}};
+    eager.pool_min = 1;
+    hanging.replicas = std::vector<replica_spec>{eager};
+    std::string const hanging_uri = routing_uri(hanging);
+    std::string const healthy_uri = routing_uri(config_spec{});
+
+    auto opening = std::async(std::launch::async, [&] { soci::session sql(hanging_uri); });
+    BOOST_REQUIRE(eventually(2s, [&] { return silent.accepted() >= 1; }));  // its eager connect is under way
+
+    auto const start = clock::now();
+    {
+        soci::session sql(healthy_uri);
+        read_port(sql);
+    }
+    double const took = seconds(clock::now() - start);
+    BOOST_TEST(took < 1.0, "opening a session of another configuration took " << took << " s");
+    opening.get();
+    silent.set_mode(tcp_proxy::mode::forward);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
