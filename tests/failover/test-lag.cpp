@@ -192,7 +192,8 @@ BOOST_AUTO_TEST_CASE(lag_probe_of_a_silent_replica_still_measures_the_others)
     spec.replicas = std::vector<replica_spec>{{"silent", silent.port(), {}}, real_replicas().front()};
     soci::session sql(routing_uri(spec));
     bool const probed = eventually(3s, [&] {
-        auto const* r = find(soci::routing.stats(sql), "silent");
+        auto const stats = soci::routing.stats(sql);
+        auto const* r = find(stats, "silent");
         return r != nullptr && r->lag_seconds >= 0;
     });
     BOOST_REQUIRE_MESSAGE(probed, "the lag probe measured no lag of \"silent\" within 3 s");
@@ -204,7 +205,8 @@ BOOST_AUTO_TEST_CASE(lag_probe_of_a_silent_replica_still_measures_the_others)
     {
         writer load(unique_tag("lag-silent"));
         lagging = eventually(8s, [&] {
-            auto const* r = find(soci::routing.stats(sql), "replica-1");
+            auto const stats = soci::routing.stats(sql);
+            auto const* r = find(stats, "replica-1");
             last_state = r != nullptr ? r->state : "absent";
             return last_state == "lagging";
         });
@@ -229,7 +231,8 @@ BOOST_AUTO_TEST_CASE(max_lag_with_the_primary_down_keeps_reads_on_the_replicas)
     spec.primary_port = primary.port();
     soci::session sql(routing_uri(spec));
     BOOST_REQUIRE(eventually(3s, [&] {
-        auto const* r = find(soci::routing.stats(sql), "replica-1");
+        auto const stats = soci::routing.stats(sql);
+        auto const* r = find(stats, "replica-1");
         return r != nullptr && r->lag_seconds >= 0;
     }));
     std::this_thread::sleep_for(700ms);  // a quiet primary: the replicas' last replayed transaction ages

@@ -93,7 +93,8 @@ BOOST_AUTO_TEST_CASE(slow_replica_reads_are_not_cut_without_read_timeout)
     int port = 0;
     sql << c.sleeping_port_query(0.6), soci::into(port);
     BOOST_TEST(port == c.replicas.front().port);
-    auto const* r = find(soci::routing.stats(sql), "replica-1");
+    auto const stats = soci::routing.stats(sql);
+    auto const* r = find(stats, "replica-1");
     BOOST_REQUIRE(r != nullptr);
     BOOST_TEST(r->failures == 0u);
 }
@@ -151,7 +152,8 @@ BOOST_AUTO_TEST_CASE(read_from_a_replica_that_never_completes_a_connect_pays_the
     BOOST_TEST(seconds(took) < connect_timeout * 1.5,
                "the read took " << seconds(took) << " s: more than one connect timeout of " << connect_timeout
                                 << " s");
-    auto const* r = find(soci::routing.stats(sql), "silent");
+    auto const stats = soci::routing.stats(sql);
+    auto const* r = find(stats, "silent");
     BOOST_REQUIRE(r != nullptr);
     BOOST_TEST(r->failures == 1u);
     BOOST_TEST(r->fallbacks == 1u);
