@@ -74,8 +74,9 @@ struct routing_options
     double max_lag = 0.0;          ///< seconds of replication lag above which a replica is skipped; 0: off
     std::string env_prefix;        ///< enables `PREFIX_HOST`, `PREFIX_REPLICA_1_HOST`, ... overrides
     int failures = 3;              ///< consecutive health failures before a replica is quarantined
-    double retry_window = 5.0;     ///< first quarantine, seconds (jittered, doubled on repeat)
-    double retry_window_max = 60.0;///< cap of the quarantine window, seconds
+    double retry_window = 0.5;     ///< seconds between recovery probes of a quarantined replica (jittered,
+                                   ///< doubled while it stays down)
+    double retry_window_max = 1.0; ///< cap of that interval, seconds
     double lag_probe_interval = 1.0; ///< seconds between replication-lag probes (with max_lag)
     /// Seconds a replica may take to answer a read before the read goes to the primary (and the replica's
     /// health pays); 0: no limit.

@@ -1,6 +1,7 @@
 // soci-routing: the failure policy of DESIGN.md, as one function.
 
 #include "pools.h"
+#include "pools-detail.h"
 
 #include <soci/mysql/soci-mysql.h>
 #include <soci/postgresql/soci-postgresql.h>
@@ -71,6 +72,41 @@ failure_class classify_mysql(int err)
 }
 
 } // namespace
+
+namespace detail
+{
+
+bool server_in_transition(std::exception const& e, driver d) noexcept
+{
+    try
+    {
+        if (auto const* pe = dynamic_cast<soci::postgresql_soci_error const*>(&e))
+        {
+            std::string const state = pe->sqlstate();
+            if (state == "57P01" || state == "57P03")
+                return true;
+        }
+        if (auto const* me = dynamic_cast<soci::mysql_soci_error const*>(&e))
+            return me->err_num_ == 1053;  // ER_SERVER_SHUTDOWN
+        if (d != driver::postgresql)
+            return false;
+        // A failed PostgreSQL connect is a plain soci_error with libpq's message.
+        std::string const message = e.what();
+        for (char const* text : {"the database system is starting up", "the database system is shutting down",
+                                 "the database system is not yet accepting connections",
+                                 "the database system is in recovery mode"})
+        {
+            if (message.find(text) != std::string::npos)
+                return true;
+        }
+    }
+    catch (...)
+    {
+    }
+    return false;
+}
+
+} // namespace detail
 
 char const* to_string(failure_class f) noexcept
 {

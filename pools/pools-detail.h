@@ -42,6 +42,10 @@ enum class clean_result
 /// session state `dirt` (lease_dirt) says was changed. Round trips only when there is something to undo.
 clean_result make_clean(soci::session& sql, driver d, unsigned dirt) noexcept;
 
+/// True for the errors of a server that is starting up or shutting down (PostgreSQL 57P01, 57P03 and their
+/// connect-time messages; MySQL 1053): it is on its way, up or down, and worth asking again soon.
+bool server_in_transition(std::exception const& e, driver d) noexcept;
+
 /// A redacted, single-line version of an error message (for stats, check reports and logs).
 std::string one_line(std::string const& message);
 

@@ -182,11 +182,11 @@ struct endpoint_pool::impl
     // Health (replicas; the primary only counts).
     int consecutive = 0;           // consecutive connection failures
     bool connect_failed = false;   // the last connect attempt failed
-    bool quarantined = false;
-    int backoff = 0;               // quarantines since the last success: the window doubles with each
-    clock::time_point retry_at{};
-    bool probing = false;          // the one probe after the window is out
-    clock::time_point probe_since{};
+    bool quarantined = false;      // no reads until a recovery probe succeeds
+    int backoff = 0;               // failed recovery probes in a row: the interval grows with each
+    clock::time_point retry_at{};  // the next recovery probe
+    bool recovering = false;       // a recovery probe is under way
+    std::thread recovery;          // the last recovery probe's thread
     double lag = -1;
     bool lagging = false;
     std::string last_error;
@@ -197,56 +197,33 @@ struct endpoint_pool::impl
     std::uint64_t failures = 0;
     std::uint64_t quarantines = 0;
 
-    enum class health { available, probe_due, unavailable };
-
     int open_locked() const { return static_cast<int>(idle.size() + lent.size()) + connecting; }
 
-    // A probe that never reported back (its lease was dropped without a statement) must not block the
-    // endpoint for ever: after this long another probe is admitted.
-    clock::duration probe_expiry() const
+    bool available_locked() const
     {
-        return std::max<clock::duration>(to_ms(config.timeout) + std::chrono::seconds(1),
-                                          to_ms(routing.retry_window));
+        return role == endpoint_role::primary || (!quarantined && !lagging);
     }
 
-    health health_locked(clock::time_point now) const
+    // When the next recovery probe is due: `retry_window`, doubling with each probe that found the server
+    // still down up to `retry_window_max`, jittered. A server that is starting up or shutting down is on
+    // its way: it does not lengthen the wait.
+    void schedule_probe_locked(clock::time_point now, bool grow)
     {
-        if (role == endpoint_role::primary)
-            return health::available;
-        if (quarantined)
-        {
-            if (now < retry_at)
-                return health::unavailable;
-            if (probing && now - probe_since < probe_expiry())
-                return health::unavailable;
-            return health::probe_due;
-        }
-        if (lagging)
-            return health::unavailable;
-        return health::available;
-    }
-
-    bool claim_probe_locked(clock::time_point now)
-    {
-        if (health_locked(now) != health::probe_due)
-            return false;
-        probing = true;
-        probe_since = now;
-        return true;
+        double const cap = std::max(routing.retry_window_max, routing.retry_window);
+        double window = std::min(routing.retry_window * std::pow(2.0, std::min(backoff, 30)), cap);
+        window = std::min(window * jitter_factor(), std::max(cap, routing.retry_window * 1.2));
+        if (grow)
+            ++backoff;
+        retry_at = now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(window));
     }
 
     // Returns the idle connections to close (outside the lock).
     std::vector<idle_connection> quarantine_locked(clock::time_point now)
     {
-        double const cap = routing.retry_window_max > 0 ? routing.retry_window_max : routing.retry_window;
-        double window = routing.retry_window * std::pow(2.0, std::min(backoff, 30));
-        window = std::min(window, cap) * jitter_factor();
-        window = std::min(window, std::max(cap, routing.retry_window * 1.2));
         quarantined = true;
-        probing = false;
-        ++backoff;
+        backoff = 0;
         ++quarantines;
-        retry_at = now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(window));
+        schedule_probe_locked(now, true);
         // Idle connections of a failing server are most likely broken too.
         std::vector<idle_connection> dropped;
         dropped.swap(idle);
@@ -286,6 +263,8 @@ endpoint_pool::endpoint_pool(endpoint_config config, endpoint_role role, routing
 
 endpoint_pool::~endpoint_pool()
 {
+    if (impl_->recovery.joinable())
+        impl_->recovery.join();
     // Lent connections must have come back (the cluster outlives every routing session using it).
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->idle.clear();
@@ -573,22 +552,7 @@ bool endpoint_pool::usable()
     if (impl_->role == endpoint_role::primary)
         return true;
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    auto const now = clock::now();
-    impl& d = *impl_;
-    // The probe under way: the statement holding it goes on (pick_replica() gives the replica to no one
-    // else until it reports back).
-    if (d.quarantined && d.probing && now >= d.retry_at && now - d.probe_since < d.probe_expiry())
-        return true;
-    switch (d.health_locked(now))
-    {
-    case impl::health::available:
-        return true;
-    case impl::health::probe_due:
-        return d.claim_probe_locked(now);
-    case impl::health::unavailable:
-        break;
-    }
-    return false;
+    return impl_->available_locked();
 }
 
 socket_watchdog::watch endpoint_pool::watch_read(soci::session& sql)
@@ -610,12 +574,6 @@ void endpoint_pool::record_success() noexcept
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->consecutive = 0;
     impl_->connect_failed = false;
-    if (impl_->quarantined)
-    {
-        impl_->quarantined = false;
-        impl_->probing = false;
-    }
-    impl_->backoff = 0;
 }
 
 void endpoint_pool::record_failure(failure_class what, std::string const& message) noexcept
@@ -632,16 +590,10 @@ void endpoint_pool::record_failure(failure_class what, std::string const& messag
         auto const now = clock::now();
         // The server may have dropped every connection (a restart): the idle ones are checked before use.
         d.suspect_before = now;
-        if (d.role == endpoint_role::primary)
+        // The primary is never quarantined; a quarantined replica's way back is the recovery probe (failures
+        // of reads that started before the quarantine change nothing).
+        if (d.role == endpoint_role::primary || d.quarantined)
             return;
-        if (d.quarantined)
-        {
-            // The probe failed: back into quarantine, for a longer window. Failures of statements that
-            // started before the quarantine do not extend it.
-            if (d.probing)
-                closing = d.quarantine_locked(now);
-            return;
-        }
         if (++d.consecutive >= std::max(d.routing.failures, 1))
             closing = d.quarantine_locked(now);
     }
@@ -649,6 +601,89 @@ void endpoint_pool::record_failure(failure_class what, std::string const& messag
     {
     }
     closing.clear();
+}
+
+bool endpoint_pool::recovery_due() noexcept
+{
+    impl& d = *impl_;
+    std::lock_guard<std::mutex> lock(d.mutex);
+    if (!d.quarantined || d.recovering || clock::now() < d.retry_at)
+        return false;
+    d.recovering = true;
+    return true;
+}
+
+void endpoint_pool::start_recovery()
+{
+    impl& d = *impl_;
+    if (!recovery_due())
+        return;
+    if (d.recovery.joinable())
+        d.recovery.join();  // the last probe's thread has finished (recovering was false)
+    try
+    {
+        d.recovery = std::thread([this] { recover(); });
+    }
+    catch (...)
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        d.recovering = false;
+        throw;
+    }
+}
+
+void endpoint_pool::recover() noexcept
+{
+    impl& d = *impl_;
+    std::unique_ptr<soci::session> sql;
+    std::string error;
+    bool in_transition = false;
+    try
+    {
+        // A fresh connection and one round trip, each within the connect timeout: what a read needs.
+        sql = detail::open_session(d.config);
+        socket_watchdog::watch watch = d.watch_housekeeping(*sql);
+        bool const alive = detail::connection_alive(*sql, d.config.drv);
+        if (watch.end() || !alive)
+        {
+            error = "no answer to the recovery probe within the connect timeout (while probing " + d.description
+                + ")";
+            sql.reset();
+        }
+    }
+    catch (std::exception const& e)
+    {
+        error = detail::one_line(e.what()) + " (while probing " + d.description + ")";
+        in_transition = detail::server_in_transition(e, d.config.drv);
+        sql.reset();
+    }
+    catch (...)
+    {
+        error = "unknown error (while probing " + d.description + ")";
+        sql.reset();
+    }
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        d.recovering = false;
+        if (sql)
+        {
+            // Back in service at once, and the probe's connection is the first one a read gets.
+            d.quarantined = false;
+            d.backoff = 0;
+            d.consecutive = 0;
+            d.connect_failed = false;
+            d.idle.push_back({std::move(sql), clock::now(), {}, nullptr});
+        }
+        else
+        {
+            ++d.failures;
+            d.last_error = error;
+            d.connect_failed = true;
+            if (d.quarantined)
+                d.schedule_probe_locked(clock::now(), !in_transition);
+        }
+    }
+    d.freed.notify_one();
 }
 
 void endpoint_pool::record_routed(reason why) noexcept
@@ -726,7 +761,6 @@ struct cluster::impl
     std::mutex pick_mutex;                  // the balancing state below
     std::vector<double> current_weight;     // smooth weighted round robin (as nginx does it)
     std::mt19937_64 rng{std::random_device{}()};
-    std::size_t probe_cursor = 0;
 
     std::mutex thread_mutex;
     std::condition_variable wake;
@@ -839,34 +873,15 @@ endpoint_pool* cluster::pick_replica(std::uint64_t exclude)
     auto excluded = [exclude](std::size_t i) { return i < 64 && (exclude >> i & 1u) != 0; };
 
     std::lock_guard<std::mutex> pick_lock(d.pick_mutex);
-    auto const now = clock::now();
     std::vector<std::size_t> available;
-    std::vector<std::size_t> probe_due;
     for (std::size_t i = 0; i < n; ++i)
     {
         if (excluded(i))
             continue;
         endpoint_pool::impl& p = *d.replicas[i]->impl_;
         std::lock_guard<std::mutex> lock(p.mutex);
-        switch (p.health_locked(now))
-        {
-        case endpoint_pool::impl::health::available: available.push_back(i); break;
-        case endpoint_pool::impl::health::probe_due: probe_due.push_back(i); break;
-        case endpoint_pool::impl::health::unavailable: break;
-        }
-    }
-    // A replica whose quarantine window expired gets the next read as its one probe: it must be tried
-    // for it to come back, and one read is all it risks (the backend retries it on the primary).
-    for (std::size_t k = 0; k < probe_due.size(); ++k)
-    {
-        std::size_t const i = probe_due[(d.probe_cursor + k) % probe_due.size()];
-        endpoint_pool::impl& p = *d.replicas[i]->impl_;
-        std::lock_guard<std::mutex> lock(p.mutex);
-        if (p.claim_probe_locked(now))
-        {
-            ++d.probe_cursor;
-            return d.replicas[i].get();
-        }
+        if (p.available_locked())
+            available.push_back(i);
     }
     if (available.empty())
         return nullptr;
@@ -897,6 +912,8 @@ void cluster::impl::run()
         consider(r.pool.idle_timeout);
     if (probe_lag)
         tick = std::min(tick, std::max(config.routing.lag_probe_interval, 0.01));
+    if (!replicas.empty())
+        tick = std::min(tick, config.routing.retry_window / 4);  // recovery probes start on time
     tick = std::max(tick, 0.01);
 
     std::unique_ptr<detail::lag_prober> prober;
@@ -912,7 +929,10 @@ void cluster::impl::run()
         {
             primary->maintain();
             for (auto& r : replicas)
+            {
                 r->maintain();
+                r->start_recovery();
+            }
             if (prober && clock::now() >= next_probe)
             {
                 prober->run(*primary, replicas);

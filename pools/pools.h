@@ -141,9 +141,8 @@ public:
     std::string exhausted_message() const;
     std::string exhausted_message(std::chrono::milliseconds waited) const;
 
-    /// True when new reads may be sent here: not quarantined (or its window expired: one probe is
-    /// admitted, and usable() stays true for it until it reports record_success / record_failure), not
-    /// lagging beyond max_lag. Always true for the primary.
+    /// True when new reads may be sent here: not quarantined, not lagging beyond max_lag. Always true for
+    /// the primary.
     bool usable();
     /// Connections currently lent out (for least_connections).
     int in_use() const noexcept;
@@ -172,12 +171,20 @@ public:
     /// Housekeeping (the cluster's background thread calls it): closes connections idle for longer than
     /// `idle_timeout` above `min`, and opens connections up to `min` while the endpoint is healthy.
     void maintain();
+    /// Housekeeping: when this replica is quarantined and its next recovery probe is due, starts the probe
+    /// on a thread of its own (a fresh connection and one round trip, each within the connect timeout). A
+    /// probe that succeeds ends the quarantine at once and leaves its connection in the pool; one that fails
+    /// schedules the next after `retry_window`, doubling up to `retry_window_max` (not for a server that is
+    /// starting up or shutting down). Application reads never probe.
+    void start_recovery();
     /// Records the replication lag measured by a probe (seconds, -1 when unknown) and whether it makes
     /// the replica unusable.
     void set_lag(double seconds, bool lagging) noexcept;
 
 private:
     friend class cluster;
+    bool recovery_due() noexcept;
+    void recover() noexcept;
     struct impl;
     std::unique_ptr<impl> impl_;
 };

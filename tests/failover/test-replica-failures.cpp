@@ -247,6 +247,36 @@ BOOST_AUTO_TEST_CASE(killed_replica_causes_no_application_errors)
                         "replica-1 is not \"up\" in stats after serving reads again");
 }
 
+// With the default failure settings, a replica killed under 4 threads of reads and restarted after 6 s is
+// serving reads again within 2 s of being back (start-node returns once it accepts connections and
+// replicates), and no read fails meanwhile: recovery probes run in the background at a short interval.
+BOOST_AUTO_TEST_CASE(restarted_replica_is_back_in_rotation_within_two_seconds)
+{
+    test_cluster const& c = cluster();
+    server const& victim = c.replicas[0];
+    config_spec spec;  // failures, retry_window, retry_window_max: the defaults
+    spec.timeout = 1.0;
+    std::string const uri = routing_uri(spec);
+
+    node_guard nodes;
+    readers load(uri, 4);
+    BOOST_REQUIRE(eventually(10s, [&] { return load.reads(0, victim.port) > 0 && load.min_reads_per_thread() >= 20; }));
+    BOOST_REQUIRE(nodes.kill(victim.node));
+    load.set_phase(1);
+    std::this_thread::sleep_for(6s);  // down long enough for several failed probes
+    BOOST_REQUIRE(nodes.start(victim.node));
+    auto const started = clock::now();
+    load.set_phase(2);
+    bool const back = eventually(10s, [&] { return load.reads(2, victim.port) > 0; }, 5ms);
+    double const took = std::chrono::duration<double>(clock::now() - started).count();
+    load.stop();
+    BOOST_TEST_MESSAGE("replica-1 served its first read " << took << " s after it was back");
+    BOOST_CHECK_MESSAGE(back && took <= 2.0, "replica-1 served its first read " << took
+                                                 << " s after its restart (goal: 2 s)");
+    BOOST_CHECK_MESSAGE(load.errors() == 0, load.errors() << " reads reached the application as errors:"
+                                                          << join_lines(load.samples()));
+}
+
 // Every replica stopped: reads run on the primary with no error, stats and check report the replicas, and
 // reads return to them when they are back.
 BOOST_AUTO_TEST_CASE(stopped_replicas_send_reads_to_primary_and_check_reports_them)

@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "support.h"
+#include "pools-detail.h"
 
 #include <soci/mysql/soci-mysql.h>
 #include <soci/postgresql/soci-postgresql.h>
@@ -290,6 +291,22 @@ BOOST_AUTO_TEST_CASE(connect_to_a_closed_port_is_a_connection_failure)
         BOOST_TEST(!testing_mysql());  // PostgreSQL: a plain soci_error
         BOOST_TEST(classify_failure(e, driver::postgresql) == failure_class::connection);
     }
+}
+
+BOOST_AUTO_TEST_CASE(server_starting_up_or_shutting_down_is_in_transition)
+{
+    using soci_routing::detail::server_in_transition;
+    std::string const refused = "Cannot establish connection to the database. connection to server at "
+                                "\"127.0.0.1\", port 5433 failed: Connection refused";
+    std::string const starting = "Cannot establish connection to the database. connection to server at "
+                                 "\"127.0.0.1\", port 5433 failed: FATAL:  the database system is starting up";
+    BOOST_TEST(server_in_transition(soci::soci_error(starting), driver::postgresql));
+    BOOST_TEST(!server_in_transition(soci::soci_error(refused), driver::postgresql));
+    BOOST_TEST(server_in_transition(soci::postgresql_soci_error("terminating connection", "57P01"),
+                                    driver::postgresql));
+    BOOST_TEST(!server_in_transition(soci::postgresql_soci_error("syntax error", "42601"), driver::postgresql));
+    BOOST_TEST(server_in_transition(soci::mysql_soci_error("Server shutdown in progress", 1053), driver::mysql));
+    BOOST_TEST(!server_in_transition(soci::mysql_soci_error("Can't connect", 2003), driver::mysql));
 }
 
 BOOST_AUTO_TEST_CASE(non_soci_exception_is_a_statement_failure)
