@@ -382,6 +382,40 @@ private:
         }
     }
 
+    /// Words that begin a write or DDL statement.
+    static bool is_write_word(kw k) noexcept
+    {
+        switch (k)
+        {
+        case kw::insert_:
+        case kw::update_:
+        case kw::delete_:
+        case kw::merge_:
+        case kw::create_:
+        case kw::drop_:
+        case kw::alter_:
+        case kw::truncate_:
+        case kw::grant_:
+        case kw::revoke_: return true;
+        default: return false;
+        }
+    }
+
+    /// A write word inside a read: a data-modifying CTE, or the main statement after WITH. Not when the word
+    /// is a column (t.delete), a function (MySQL INSERT(str, …)) or a qualifier (update.x).
+    void nested_write(token const& t, bool read, std::ptrdiff_t depth) noexcept
+    {
+        // Qualified only right after the dot: identifiers the lexer skipped in between (t.a FROM x delete)
+        // make it another word.
+        bool const qualified = ts_.prev_punct() == '.' && !t.after_skip;
+        if (read && !qualified)
+        {
+            token const& n = ts_.peek();
+            bool const call_or_qualifier = (is_punct(n, '(') || is_punct(n, '.')) && !n.after_skip;
+            if (!call_or_qualifier) r_->mark(depth > 0 ? reason::cte_write : reason::write);
+        }
+    }
+
     void word(token& t, bool read, std::ptrdiff_t depth) noexcept
     {
         statement_result& r = *r_;
@@ -405,14 +439,18 @@ private:
         case kw::insert_:
         case kw::delete_:
         case kw::merge_:
-            // A statement inside a read: a data-modifying CTE, or the main statement after WITH. Not when the
-            // word is a column (t.delete), a function (MySQL INSERT(str, …)) or a qualifier (update.x).
-            if (read && ts_.prev_punct() != '.')
-            {
-                token const& n = ts_.peek();
-                bool const call_or_qualifier = (is_punct(n, '(') || is_punct(n, '.')) && !n.after_skip;
-                if (!call_or_qualifier) r.mark(depth > 0 ? reason::cte_write : reason::write);
-            }
+            nested_write(t, read, depth);
+            return;
+        case kw::create_:
+        case kw::drop_:
+        case kw::alter_:
+        case kw::truncate_:
+        case kw::grant_:
+        case kw::revoke_:
+            // DDL words no read contains (a bare column named so is too rare to risk a write); in SHOW CREATE
+            // TABLE, SHOW GRANTS they are names.
+            if (r.why != reason::show)
+                nested_write(t, read, depth);
             return;
         case kw::into_:
         {
@@ -517,6 +555,7 @@ private:
                     if (is_punct(*t, '(')) ++depth;
                     else if (is_punct(*t, ')')) --depth;
                     else if (t->keyword == kw::analyze_ || t->keyword == kw::analyse_) analyze = true;
+                    else if (is_write_word(t->keyword)) r.mark(reason::write); // no option is called so
                 }
             }
             else

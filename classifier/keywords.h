@@ -50,6 +50,10 @@ enum class kw : std::uint8_t
     declare_,
     create_,
     drop_,
+    alter_,
+    truncate_,
+    grant_,
+    revoke_,
     lock_,
     unlock_,
     use_,
@@ -186,6 +190,7 @@ inline kw lookup_keyword(char const* s, std::size_t n) noexcept
         {
         case 'a':
             if (is("abort")) return kw::abort_;
+            if (is("alter")) return kw::alter_;
             break;
         case 'b':
             if (is("begin")) return kw::begin_;
@@ -197,6 +202,9 @@ inline kw lookup_keyword(char const* s, std::size_t n) noexcept
             break;
         case 'f':
             if (is("fetch")) return kw::fetch_;
+            break;
+        case 'g':
+            if (is("grant")) return kw::grant_;
             break;
         case 'l':
             if (is("local")) return kw::local_;
@@ -245,6 +253,9 @@ inline kw lookup_keyword(char const* s, std::size_t n) noexcept
             break;
         case 'l':
             if (is("listen")) return kw::listen_;
+            break;
+        case 'r':
+            if (is("revoke")) return kw::revoke_;
             break;
         case 's':
             if (is("select")) return kw::select_;
@@ -312,6 +323,9 @@ inline kw lookup_keyword(char const* s, std::size_t n) noexcept
             break;
         case 'r':
             if (is("rollback")) return kw::rollback_;
+            break;
+        case 't':
+            if (is("truncate")) return kw::truncate_;
             break;
         case 'u':
             if (is("unlisten")) return kw::unlisten_;

@@ -161,6 +161,7 @@ public:
     void next(token& t) noexcept
     {
         t.keyword = kw::none;
+        t.punct = 0;  // the token's buffer is reused: a word must not keep the '.' of an earlier token
         t.len = 0;
         bool& candidate = after_identifier_; // a skipped identifier was the last thing read
         bool& skipped = after_skip_;         // anything was skipped
@@ -735,7 +736,10 @@ private:
             {
                 p_ += 2;
                 check_hint(true); // a hint inside a comment still counts: it can only send to the primary
-                if (!mysql_) ++depth; // PostgreSQL nests comments
+                if (!mysql_)
+                    ++depth; // PostgreSQL nests comments
+                else
+                    --p_; // MySQL does not: the '*' may begin the comment's end ("/*/" closes it)
             }
             else if (c == 0)
                 return false;

@@ -520,6 +520,23 @@ spec const specs[] = {
     ROW(pg,   "SELECT \"delete\", \"insert\" FROM \"into\"", "select"),
     ROW(pg,   "SELECT t.\"update\" FROM t", "select"),
     ROW(pg,   "SELECT t.update FROM t", "select"),
+    // DDL words in a read: never legitimate, so a write (found by fuzz/fuzz-classifier: "SELECT CREATE
+    // UNLOGGED TABLE t (a int)* FROM t" was a replica read); qualified they are names.
+    ROW(both, "SELECT CREATE UNLOGGED TABLE t (a int)* FROM t", "write"),
+    ROW(both, "SELECT drop FROM t", "write"),
+    ROW(both, "SELECT 1 FROM t WHERE a = 1 TRUNCATE t", "write"),
+    ROW(both, "WITH x AS (ALTER TABLE t ADD c int) SELECT 1", "cte_write"),
+    ROW(both, "SELECT 1; GRANT ALL ON t TO u", "multi_statement"),
+    ROW(pg,   "SELECT t.drop, t.create, t.grant FROM t", "select"),
+    ROW(both, "SELECT dropped, created_at, granted_by, revoked FROM t", "select"),
+    // A '.' earlier in the statement does not make a later write word a column (found by fuzz-classifier).
+    ROW(both, "SELECT t.a FROM t delete", "write"),
+    ROW(both, "SELECT a.b.c FROM t create", "write"),
+    ROW(both, "SELECT t.a, x FROM t WHERE update", "write"),
+    ROW(pg,   "EXPLAIN (CREATE TABLE x) SELECT 1", "write"),  // no EXPLAIN option is called so
+    // MySQL comments do not nest: "/*/" inside one ends it (found by fuzz-classifier); PostgreSQL nests.
+    ROW(my,   "SELECT 1 /* a /*/ , 2 FROM t WHERE revoke", "write"),
+    ROW(pg,   "SELECT 1 /* a /*/ revoke */ */", "select"),
     ROW(pg,   "SELECT 'a\\' FOR UPDATE --'", "locking_read"),  // no backslash escapes in standard strings
     ROW(pg,   "SELECT 'a\\'' FROM t", "unknown"),            // '' inside: the string never ends
     ROW(pg,   "SELECT E'a\\' FOR UPDATE --'", "select"),
