@@ -97,12 +97,13 @@ std::string cluster_config::identity() const
 {
     // Every field is always written, in a fixed order: equal configurations give equal
     // text whatever source they were loaded from (the source name is left out on purpose).
-    return cluster_json(*this, false).dump();
+    // Invalid UTF-8 (a host name of stray bytes) is replaced (U+FFFD), never a reason to throw.
+    return cluster_json(*this, false).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string to_json(cluster_config const& config)
 {
-    return cluster_json(config, true).dump(2) + "\n";
+    return cluster_json(config, true).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string to_toml(cluster_config const& config)

@@ -101,7 +101,8 @@ std::string routing_stats::to_json() const
         j["last_error"] = e.last_error;
         out["endpoints"].push_back(std::move(j));
     }
-    return out.dump();
+    // Server messages are not always valid UTF-8: replaced (U+FFFD), never a reason to throw.
+    return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string routing_stats::to_prometheus() const
@@ -278,7 +279,8 @@ std::string routing_check::to_json() const
                                     {"lag_seconds", number_or_null(e.lag_seconds)},
                                     {"error", e.error}});
     }
-    return out.dump();
+    // Server messages are not always valid UTF-8: replaced (U+FFFD), never a reason to throw.
+    return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 } // namespace soci

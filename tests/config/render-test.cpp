@@ -27,6 +27,17 @@ endpoint_config pg()
 
 BOOST_AUTO_TEST_SUITE(config_render)
 
+// Found by fuzz/fuzz-inline: a host of stray bytes made to_json() (`soci-routing config --json`) throw
+// nlohmann's type_error 316 and terminate.
+BOOST_AUTO_TEST_CASE(json_output_replaces_bytes_that_are_not_utf8)
+{
+    cluster_config c = load_connect_string("primary='postgresql://host=\x9f\xe0 port=5432' replica='host=b'");
+    std::string json;
+    BOOST_REQUIRE_NO_THROW(json = to_json(c));
+    BOOST_TEST(json.find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD
+    BOOST_REQUIRE_NO_THROW(json = c.identity());
+}
+
 BOOST_AUTO_TEST_CASE(postgresql_conninfo_has_libpq_keys)
 {
     auto e = pg();

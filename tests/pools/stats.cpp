@@ -149,6 +149,23 @@ BOOST_AUTO_TEST_CASE(quarantined_endpoint_is_down_in_prometheus_with_its_window)
     BOOST_TEST(j["endpoints"][1]["quarantined_until_ms"] == r.quarantined_until_ms);
 }
 
+// A server's message is not always valid UTF-8 (a client encoding mismatch, a truncated multi-byte
+// character): the JSON stats replace the bytes (U+FFFD) rather than throw from nlohmann::json.
+BOOST_AUTO_TEST_CASE(json_stats_survive_an_error_text_that_is_not_utf8)
+{
+    soci::routing_stats s;
+    soci::routing_endpoint_stats e;
+    e.name = "replica-1";
+    e.role = "replica";
+    e.state = "down";
+    e.last_error = "FATAL: \xff\xfe invalid \xc3";
+    s.endpoints.push_back(e);
+    std::string json;
+    BOOST_REQUIRE_NO_THROW(json = s.to_json());
+    BOOST_TEST(json.find("invalid") != std::string::npos);
+    BOOST_TEST(json.find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD
+}
+
 BOOST_AUTO_TEST_CASE(prometheus_label_values_are_escaped)
 {
     soci::routing_stats s;
