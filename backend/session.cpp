@@ -48,9 +48,8 @@ session_state::~session_state()
 {
     // Drop the held lease first (it goes back clean), then let the session's idle connections serve anyone.
     primary_held_.reset();
-    cluster_->primary().forget_affinity(this);
-    for (std::size_t i = 0; i != cluster_->replica_count(); ++i)
-        cluster_->replica(i).forget_affinity(this);
+    for (std::size_t i = 0; i != cluster_->node_count(); ++i)
+        cluster_->node(i).forget_affinity(this);
 }
 
 route_state session_state::facts(classification const& c) const noexcept
@@ -153,16 +152,49 @@ void session_state::sync_failover() noexcept
     }
 }
 
+endpoint_pool& session_state::writable_node()
+{
+    if (endpoint_pool* w = cluster_->writable())
+        return *w;
+    // topology = "discover" and no writable node known: a promotion may be under way. Wait for the prober
+    // as long as a connect could take, then fail with what every node is.
+    auto const wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::duration<double>(cluster_->config().primary.timeout));
+    if (endpoint_pool* w = cluster_->await_primary(wait))
+        return *w;
+    std::string why = cluster_->no_primary_message();
+    throw soci::soci_error("no primary to write to: " + (why.empty() ? std::string("no role probe has answered") : why));
+}
+
 lease session_state::acquire_primary()
 {
-    endpoint_pool& primary = cluster_->primary();
+    endpoint_pool* target = &writable_node();
     lease l;
     try
     {
-        l = primary.acquire(this);
+        l = target->acquire(this);
     }
     catch (soci::soci_error& e)
     {
+        // topology = "discover": the connect failed, so nothing reached the server; if the prober now finds
+        // another node writable (a promotion), the statement goes there instead, once.
+        if (cluster_->discovering() && classify_failure(e, driver_) == failure_class::connection)
+        {
+            cluster_->suspect_primary();
+            auto const wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::duration<double>(cluster_->config().primary.timeout));
+            endpoint_pool* next = cluster_->await_primary(wait);
+            if (next == nullptr)
+                throw soci::soci_error("no primary to write to: " + cluster_->no_primary_message());
+            if (next != target)
+            {
+                l = next->acquire(this);
+                if (!l)
+                    throw soci::soci_error(next->exhausted_message());
+                return l;
+            }
+        }
+        endpoint_pool& primary = *target;
         std::string const what = e.what();
         std::string const safe = redact(what);
         std::string const endpoint = primary.describe();
@@ -173,7 +205,7 @@ lease session_state::acquire_primary()
         throw;
     }
     if (!l)
-        throw soci::soci_error(primary.exhausted_message());
+        throw soci::soci_error(target->exhausted_message());
     return l;
 }
 
@@ -192,8 +224,9 @@ std::shared_ptr<endpoint_handle> session_state::primary()
     if (h && (!h->broken_ || in_transaction_))
         return h;
     lease l = acquire_primary();
+    endpoint_pool& pool = l.pool();
     // An old broken handle lives on while statements still use it (they hold it), then closes its connection.
-    h = std::make_shared<endpoint_handle>(std::move(l), cluster_->primary(), -1);
+    h = std::make_shared<endpoint_handle>(std::move(l), pool, -1);
     primary_shared_ = h;
     if (primary_held_)
         primary_held_ = h;  // pinned or keeping a blob: the state on the broken connection is gone anyway
@@ -256,11 +289,15 @@ void session_state::primary_failed(endpoint_handle& h, std::exception const& e) 
         // A broken connection must not serve another statement, nor go back to the pool: the next statement
         // (outside a transaction) leases a fresh one. The failing statement is not retried (a write may have
         // committed).
-        if (!h.broken_ && classify_failure(e, driver_, &h.session()) == failure_class::connection)
+        bool const connection = !h.broken_ && classify_failure(e, driver_, &h.session()) == failure_class::connection;
+        if (connection)
         {
             h.discard();
             h.pool_->record_failure(failure_class::connection, redact(e.what()));
         }
+        // topology = "discover": a lost primary or a refused write may mean another node is the primary now.
+        if (connection || h.broken_ || refused_as_read_only(e, driver_))
+            cluster_->suspect_primary();
         add_context(e, "on " + h.pool_->describe());
     }
     catch (...)
@@ -307,9 +344,20 @@ routing_session_backend::routing_session_backend(soci::connection_parameters con
 
     // The primary is connected (or its idle connection checked) at open, then given back: an application
     // learns at once that its database is unreachable, and an open session holds no connection.
-    lease l = state_->acquire_primary();
+    lease l;
+    try
+    {
+        l = state_->acquire_primary();
+    }
+    catch (soci::soci_error const&)
+    {
+        // topology = "discover": with no writable node (a promotion under way, split brain) a session still
+        // opens while a node answers: its reads can be served, its writes fail with the reason.
+        if (!state_->cluster_->discovering() || !state_->cluster_->any_node_reachable())
+            throw;
+    }
     // session::reconnect(): the application wants a fresh connection, not the pooled one it gave back.
-    if (reconnecting)
+    if (reconnecting && l)
         l.session().reconnect();
     state_->owner_ = this;
 }

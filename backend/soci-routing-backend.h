@@ -174,6 +174,9 @@ struct session_state
     void keep_primary(std::shared_ptr<endpoint_handle> h) noexcept;
     /// Leases a primary connection; connect errors name the endpoint, never with a password.
     lease acquire_primary();
+    /// The pool writes go to now (topology = "discover": waits for the prober when none is known; throws
+    /// when there is none).
+    endpoint_pool& writable_node();
     /// A statement (or begin/commit/rollback) on the primary connection `h` failed with `e`: the error names
     /// the primary; a connection failure discards the connection (the next statement outside a transaction
     /// leases a fresh one). Never retries. Call before rethrowing.

@@ -33,6 +33,11 @@ char const* to_string(balance_policy b) noexcept
     return "round_robin";
 }
 
+char const* to_string(topology_mode t) noexcept
+{
+    return t == topology_mode::discover ? "discover" : "static";
+}
+
 namespace detail
 {
 
@@ -48,6 +53,13 @@ std::optional<balance_policy> balance_from_string(std::string_view s) noexcept
     if (s == "round_robin") return balance_policy::round_robin;
     if (s == "random") return balance_policy::random;
     if (s == "least_connections") return balance_policy::least_connections;
+    return std::nullopt;
+}
+
+std::optional<topology_mode> topology_from_string(std::string_view s) noexcept
+{
+    if (s == "static") return topology_mode::static_roles;
+    if (s == "discover") return topology_mode::discover;
     return std::nullopt;
 }
 
@@ -288,6 +300,7 @@ public:
         positive("routing.retry_window_max", r.retry_window_max);
         positive("routing.lag_probe_interval", r.lag_probe_interval);
         non_negative("routing.read_timeout", r.read_timeout);
+        positive("routing.role_probe_interval", r.role_probe_interval);
 
         endpoint("primary", config_.primary, nullptr);
         std::set<std::string> names{config_.primary.name};

@@ -20,9 +20,13 @@ namespace soci_routing
 enum class driver { postgresql, mysql };
 /// How reads are spread over healthy replicas.
 enum class balance_policy { round_robin, random, least_connections };
+/// Where the roles of the nodes come from: the configuration (`static`), or a prober that asks each node
+/// (`discover`): the configured roles are then a starting guess, and a promoted replica becomes the primary.
+enum class topology_mode { static_roles, discover };
 
 char const* to_string(driver d) noexcept;          ///< "postgresql" / "mysql"
 char const* to_string(balance_policy b) noexcept;  ///< "round_robin" / "random" / "least_connections"
+char const* to_string(topology_mode t) noexcept;   ///< "static" / "discover"
 
 /// Connection limits of one endpoint's pool.
 struct pool_config
@@ -81,6 +85,10 @@ struct routing_options
     /// Seconds a replica may take to answer a read before the read goes to the primary (and the replica's
     /// health pays); 0: no limit.
     double read_timeout = 0.0;
+    topology_mode topology = topology_mode::static_roles;
+    /// Seconds between role probes of every node (topology = "discover"); a refused write or a lost primary
+    /// connection probes at once.
+    double role_probe_interval = 1.0;
 };
 
 /// The `[classifier]` section.

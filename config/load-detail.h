@@ -90,7 +90,7 @@ std::optional<bool> parse_bool(std::string_view s);
 // Setting fields by name, shared by every loader. A value may come as text (inline, the
 // environment, or an interpolated TOML string); the TOML loader checks node types itself.
 
-enum class field_kind { string, secret, integer, number, boolean, driver_name, balance_name };
+enum class field_kind { string, secret, integer, number, boolean, driver_name, balance_name, topology_name };
 
 struct field_spec
 {
@@ -130,6 +130,8 @@ inline constexpr field_spec routing_fields[] = {
     {"retry_window_max", field_kind::number, expect_positive},
     {"lag_probe_interval", field_kind::number, expect_positive},
     {"read_timeout", field_kind::number, expect_non_negative},
+    {"topology", field_kind::topology_name, expect_topology},
+    {"role_probe_interval", field_kind::number, expect_positive},
 };
 
 template <std::size_t N>

@@ -120,6 +120,14 @@ std::optional<value> convert_text(draft& d, location const& at, std::string cons
             return std::nullopt;
         }
         return v;
+    case field_kind::topology_name:
+        if (!detail::topology_from_string(text))
+        {
+            d.problem(at, key, fmt::format("unknown topology {}, expected {}{}", show(text), f.expect,
+                                           detail::did_you_mean(text, {"static", "discover"})));
+            return std::nullopt;
+        }
+        return v;
     }
     return std::nullopt;
 }
@@ -159,6 +167,8 @@ void set_routing_field(routing_options& r, std::string_view name, value const& v
     else if (name == "retry_window_max") r.retry_window_max = v.number;
     else if (name == "lag_probe_interval") r.lag_probe_interval = v.number;
     else if (name == "read_timeout") r.read_timeout = v.number;
+    else if (name == "topology") r.topology = *detail::topology_from_string(v.text);
+    else if (name == "role_probe_interval") r.role_probe_interval = v.number;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -54,7 +54,9 @@ nlohmann::ordered_json cluster_json(cluster_config const& c, bool redacted)
                     {"retry_window", r.retry_window},
                     {"retry_window_max", r.retry_window_max},
                     {"lag_probe_interval", r.lag_probe_interval},
-                    {"read_timeout", r.read_timeout}};
+                    {"read_timeout", r.read_timeout},
+                    {"topology", to_string(r.topology)},
+                    {"role_probe_interval", r.role_probe_interval}};
     if (redacted)  // env_prefix only says where values came from; the identity is about the values
         j["routing"]["env_prefix"] = r.env_prefix;
     j["primary"] = endpoint_json(c.primary, redacted);
@@ -125,7 +127,9 @@ std::string to_toml(cluster_config const& config)
                                 {"retry_window", r.retry_window},
                                 {"retry_window_max", r.retry_window_max},
                                 {"lag_probe_interval", r.lag_probe_interval},
-                                {"read_timeout", r.read_timeout}}},
+                                {"read_timeout", r.read_timeout},
+                                {"topology", to_string(r.topology)},
+                                {"role_probe_interval", r.role_probe_interval}}},
         {"primary", endpoint_toml(config.primary)},
         {"replicas", std::move(replicas)},
         {"classifier", toml::table{{"primary_functions", std::move(functions)}}},

@@ -173,15 +173,68 @@ soci::routing_endpoint_check check_replica(endpoint_config const& ep, primary_po
 
 } // namespace
 
+namespace
+{
+
+/// topology = "discover": which node is the primary now, asked of every node at once (fresh connections).
+/// -1 when there is none.
+int discover_primary(cluster_config const& config)
+{
+    std::vector<endpoint_config const*> nodes{&config.primary};
+    for (auto const& r : config.replicas)
+        nodes.push_back(&r);
+    std::vector<std::future<detail::node_observation>> probes;
+    for (auto const* ep : nodes)
+        probes.push_back(std::async(std::launch::async, [ep] {
+            detail::node_observation o;
+            try
+            {
+                auto sql = detail::open_session(*ep);
+                o = detail::probe_role(*sql, ep->drv);
+            }
+            catch (std::exception const& e)
+            {
+                o = detail::node_observation{};
+                o.note = detail::one_line(e.what());
+            }
+            return o;
+        }));
+    std::vector<detail::node_observation> seen;
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+    {
+        seen.push_back(probes[i].get());
+        names.push_back(nodes[i]->describe(i == 0));
+    }
+    std::string system_id;
+    return detail::decide_topology(seen, config.primary.drv, system_id, names).primary;
+}
+
+} // namespace
+
 soci::routing_check check_cluster(cluster_config const& config)
 {
     soci::routing_check result;
     primary_position position;
+    // topology = "discover": the node found writable is checked as the primary, every other one as a replica.
+    endpoint_config const* primary = &config.primary;
+    std::vector<endpoint_config const*> others;
+    for (auto const& r : config.replicas)
+        others.push_back(&r);
+    if (config.routing.topology == topology_mode::discover)
+    {
+        int const p = discover_primary(config);
+        if (p > 0)
+        {
+            others[p - 1] = &config.primary;
+            primary = &config.replicas[p - 1];
+        }
+    }
     // The primary first: the replicas' lag is measured against its position.
-    result.endpoints.push_back(check_primary(config.primary, position));
+    result.endpoints.push_back(check_primary(*primary, position));
     std::vector<std::future<soci::routing_endpoint_check>> replicas;
-    for (auto const& ep : config.replicas)
-        replicas.push_back(std::async(std::launch::async, [&ep, &position] { return check_replica(ep, position); }));
+    for (auto const* ep : others)
+        replicas.push_back(std::async(std::launch::async, [ep, &position] { return check_replica(*ep, position); }));
     bool replica_ok = false;
     for (auto& f : replicas)
     {

@@ -73,6 +73,22 @@ failure_class classify_mysql(int err)
 
 } // namespace
 
+bool refused_as_read_only(std::exception const& e, driver d) noexcept
+{
+    (void)d;
+    try
+    {
+        if (auto const* pe = dynamic_cast<soci::postgresql_soci_error const*>(&e))
+            return pe->sqlstate() == "25006";
+        if (auto const* me = dynamic_cast<soci::mysql_soci_error const*>(&e))
+            return me->err_num_ == 1290 || me->err_num_ == 1792;
+    }
+    catch (...)
+    {
+    }
+    return false;
+}
+
 namespace detail
 {
 

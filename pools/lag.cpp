@@ -20,6 +20,7 @@
 #include <deque>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 
 namespace soci_routing
 {
@@ -252,7 +253,7 @@ replica_position mysql_replica_position(soci::session& sql, gtid_position const*
 
 struct lag_prober::impl
 {
-    impl(cluster_config const& c, socket_watchdog& w) : config(c), watchdog(w), replicas(c.replicas.size()) {}
+    impl(cluster_config const& c, socket_watchdog& w) : config(c), watchdog(w) {}
 
     /// Runs the probe queries `f` on `sql` (a connection to `endpoint`) with the endpoint's connect timeout as
     /// their deadline: a server that accepts connections and never answers costs one timeout, not the thread.
@@ -319,8 +320,9 @@ struct lag_prober::impl
 
     cluster_config const config;
     socket_watchdog& watchdog;
+    endpoint_pool const* primary_pool = nullptr;  // the node `primary` is connected to
     std::unique_ptr<soci::session> primary;
-    std::vector<std::unique_ptr<soci::session>> replicas;
+    std::map<endpoint_pool const*, std::unique_ptr<soci::session>> replicas;
     // When the primary was first seen at each position, oldest first: WAL positions (PostgreSQL), GTID
     // positions (MariaDB).
     std::deque<std::pair<clock::time_point, long long>> history;
@@ -333,20 +335,30 @@ lag_prober::lag_prober(cluster_config const& config, socket_watchdog& watchdog)
 }
 lag_prober::~lag_prober() = default;
 
-void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoint_pool>>& replicas)
+void lag_prober::run(endpoint_pool* primary, std::vector<endpoint_pool*> const& replicas)
 {
     impl& d = *impl_;
     bool const pg = d.config.primary.drv == driver::postgresql;
     double const max_lag = d.config.routing.max_lag;
-    (void)primary;
 
+    if (primary != d.primary_pool)
+    {
+        // Another node became the primary (topology = "discover"): positions of the old one say nothing of it.
+        d.primary.reset();
+        d.primary_pool = primary;
+        d.history.clear();
+        d.gtid_history.clear();
+    }
     long long primary_lsn = -1;
     bool primary_seen = false;
     try
     {
+        if (primary == nullptr)
+            throw std::runtime_error("no primary");
+        endpoint_config const& primary_config = primary->config();
         if (!d.primary)
-            d.primary = open_session(d.config.primary);
-        d.watched(*d.primary, d.config.primary, [&] {
+            d.primary = open_session(primary_config);
+        d.watched(*d.primary, primary_config, [&] {
             if (pg)
             {
                 primary_lsn = pg_primary_lsn(*d.primary);
@@ -374,15 +386,16 @@ void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoin
 
     long long oldest_replay = primary_lsn;
     std::vector<gtid_position> applied;  // MariaDB: the replicas' positions this round
-    for (std::size_t i = 0; i < replicas.size() && i < d.replicas.size(); ++i)
+    for (endpoint_pool* replica : replicas)
     {
-        endpoint_pool& pool = *replicas[i];
-        endpoint_config const& endpoint = d.config.replicas[i];
+        endpoint_pool& pool = *replica;
+        endpoint_config const& endpoint = pool.config();
+        std::unique_ptr<soci::session>& connection = d.replicas[replica];
         try
         {
-            if (!d.replicas[i])
-                d.replicas[i] = open_session(endpoint);
-            soci::session& sql = *d.replicas[i];
+            if (!connection)
+                connection = open_session(endpoint);
+            soci::session& sql = *connection;
             if (pg)
             {
                 long long replay = -1;
@@ -438,7 +451,7 @@ void lag_prober::run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoin
         }
         catch (std::exception const&)
         {
-            d.replicas[i].reset();
+            connection.reset();
             pool.set_lag(-1, false);  // unknown: the pool's own health decides
         }
     }

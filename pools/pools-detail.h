@@ -98,13 +98,42 @@ public:
     lag_prober(lag_prober const&) = delete;
     lag_prober& operator=(lag_prober const&) = delete;
 
-    /// One round: the primary's position, then each replica's.
-    void run(endpoint_pool& primary, std::vector<std::unique_ptr<endpoint_pool>>& replicas);
+    /// One round: the primary's position (nullptr: none is known), then each replica's.
+    void run(endpoint_pool* primary, std::vector<endpoint_pool*> const& replicas);
 
 private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
+
+/// What one role probe saw of a node (topology = "discover").
+struct node_observation
+{
+    bool reachable = false;
+    bool writable = false;     ///< takes writes: PostgreSQL not in recovery; MySQL read_only off, not replicating
+    long long timeline = -1;   ///< PostgreSQL, writable nodes: the current timeline; -1 when unknown
+    std::string system_id;     ///< PostgreSQL: pg_control_system()'s system identifier; empty when unknown
+    std::string note;          ///< what the probe found, or the error (redacted, one line)
+};
+
+/// Asks a node its role (one round trip on PostgreSQL, three on MySQL). Throws on a connection error.
+node_observation probe_role(soci::session& sql, driver d);
+
+/// Which node is the primary, given what every node said.
+struct topology_decision
+{
+    int primary = -1;          ///< the index of the one writable node; -1 when there is none (or two)
+    std::vector<bool> fenced;  ///< nodes that take neither reads nor writes
+    std::string problem;       ///< why there is no primary, naming every node and its state
+};
+
+/// Exactly one writable node is the primary. Two or more (split brain): on PostgreSQL the one on the newest
+/// timeline wins when every writable node's timeline and system identifier is known and one timeline is
+/// newest, and the others are fenced; otherwise (and always on MySQL) there is no primary. A PostgreSQL node
+/// whose system identifier is not the cluster's (`system_id`: the first one seen, set here) is fenced.
+/// `descriptions` name the nodes in `problem`.
+topology_decision decide_topology(std::vector<node_observation> const& nodes, driver d, std::string& system_id,
+                                  std::vector<std::string> const& descriptions);
 
 /// Milliseconds since the Unix epoch of a steady_clock time point (for quarantined_until_ms).
 std::int64_t to_unix_ms(std::chrono::steady_clock::time_point t);

@@ -138,16 +138,17 @@ void lease::release() noexcept
 struct endpoint_pool::impl
 {
     impl(endpoint_config c, endpoint_role r, routing_options const& o, socket_watchdog* w)
-        : config(std::move(c)), role(r), routing(o), description(config.describe(r == endpoint_role::primary)),
-          watchdog(w)
+        : config(std::move(c)), role(r), routing(o), watchdog(w)
     {
     }
 
     endpoint_config const config;
-    endpoint_role const role;
+    /// Fixed with topology = "static"; the role prober changes it with "discover".
+    std::atomic<endpoint_role> role;
     routing_options const routing;
-    std::string const description;
     socket_watchdog* const watchdog;
+
+    std::string description() const { return config.describe(role.load() == endpoint_role::primary); }
 
     /// The pool's own round trips (idle check, clean-up) get as long as a connect: a server that stopped
     /// answering must not hold a borrower or a returning connection for ever.
@@ -189,6 +190,11 @@ struct endpoint_pool::impl
     std::thread recovery;          // the last recovery probe's thread
     double lag = -1;
     bool lagging = false;
+    // Topology discovery: a writable node that lost the split-brain rule (or is not of this cluster) takes
+    // neither reads nor writes; `role_note` says what the last role probe found.
+    bool fenced = false;
+    std::string role_note;
+    std::uint64_t role_changes = 0;
     std::string last_error;
 
     std::atomic<std::uint64_t> statements{0};
@@ -201,6 +207,8 @@ struct endpoint_pool::impl
 
     bool available_locked() const
     {
+        if (fenced)
+            return false;
         return role == endpoint_role::primary || (!quarantined && !lagging);
     }
 
@@ -272,9 +280,61 @@ endpoint_pool::~endpoint_pool()
 }
 
 endpoint_config const& endpoint_pool::config() const noexcept { return impl_->config; }
-endpoint_role endpoint_pool::role() const noexcept { return impl_->role; }
+endpoint_role endpoint_pool::role() const noexcept { return impl_->role.load(); }
+
+bool endpoint_pool::set_role(endpoint_role role, bool fenced, std::string const& note) noexcept
+{
+    impl& d = *impl_;
+    std::vector<impl::idle_connection> closing;
+    bool changed = false;
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        changed = d.role.load() != role || d.fenced != fenced;
+        if (changed)
+        {
+            ++d.role_changes;
+            // The idle connections were opened for the other role (and a fenced node's must not be used).
+            closing.swap(d.idle);
+        }
+        d.role = role;
+        d.fenced = fenced;
+        d.role_note = note;
+        if (role == endpoint_role::primary)
+        {
+            // The primary is never quarantined nor lagging; its failures count, they do not take it out.
+            d.quarantined = false;
+            d.lagging = false;
+            d.consecutive = 0;
+            d.backoff = 0;
+        }
+    }
+    return changed;
+}
+
+void endpoint_pool::mark_down(std::string const& message) noexcept
+{
+    impl& d = *impl_;
+    std::vector<impl::idle_connection> closing;
+    try
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        d.last_error = message;
+        d.connect_failed = true;
+        if (d.role.load() == endpoint_role::replica && !d.quarantined)
+            closing = d.quarantine_locked(clock::now());
+    }
+    catch (...)
+    {
+    }
+}
+
+std::string endpoint_pool::role_note() const
+{
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->role_note;
+}
 std::string const& endpoint_pool::name() const noexcept { return impl_->config.name; }
-std::string endpoint_pool::describe() const { return impl_->description; }
+std::string endpoint_pool::describe() const { return impl_->description(); }
 int endpoint_pool::in_use() const noexcept { return impl_->in_use.load(std::memory_order_relaxed); }
 
 // Connects without holding the pool's mutex (a connect can take up to the endpoint's timeout).
@@ -290,7 +350,7 @@ std::unique_ptr<soci::session> endpoint_pool::impl::connect(endpoint_pool& self)
     catch (soci::soci_error& e)
     {
         std::string const original = e.what();
-        std::string const context = "while connecting to " + description;
+        std::string const context = "while connecting to " + description();
         {
             std::lock_guard<std::mutex> lock(mutex);
             connect_failed = true;
@@ -307,7 +367,7 @@ std::unique_ptr<soci::session> endpoint_pool::impl::connect(endpoint_pool& self)
     }
     catch (std::exception const& e)
     {
-        std::string const message = detail::one_line(e.what()) + " (while connecting to " + description + ")";
+        std::string const message = detail::one_line(e.what()) + " (while connecting to " + description() + ")";
         {
             std::lock_guard<std::mutex> lock(mutex);
             connect_failed = true;
@@ -423,7 +483,7 @@ std::string endpoint_pool::exhausted_message(std::chrono::milliseconds waited) c
 {
     return fmt::format("no free connection to {} within {:g} s: all {} connections of its pool are in use "
                        "(pool.max = {}; raise it, or pool.wait_timeout)",
-                       impl_->description, static_cast<double>(waited.count()) / 1000.0,
+                       impl_->description(), static_cast<double>(waited.count()) / 1000.0,
                        impl_->config.pool.max, impl_->config.pool.max);
 }
 
@@ -566,7 +626,7 @@ socket_watchdog::watch endpoint_pool::watch_read(soci::session& sql)
 std::string endpoint_pool::read_timeout_message() const
 {
     return fmt::format("no answer from {} within routing.read_timeout = {:g} s: its connection was closed",
-                       impl_->description, impl_->routing.read_timeout);
+                       impl_->description(), impl_->routing.read_timeout);
 }
 
 void endpoint_pool::record_success() noexcept
@@ -646,20 +706,20 @@ void endpoint_pool::recover() noexcept
         bool const alive = detail::connection_alive(*sql, d.config.drv);
         if (watch.end() || !alive)
         {
-            error = "no answer to the recovery probe within the connect timeout (while probing " + d.description
+            error = "no answer to the recovery probe within the connect timeout (while probing " + d.description()
                 + ")";
             sql.reset();
         }
     }
     catch (std::exception const& e)
     {
-        error = detail::one_line(e.what()) + " (while probing " + d.description + ")";
+        error = detail::one_line(e.what()) + " (while probing " + d.description() + ")";
         in_transition = detail::server_in_transition(e, d.config.drv);
         sql.reset();
     }
     catch (...)
     {
-        error = "unknown error (while probing " + d.description + ")";
+        error = "unknown error (while probing " + d.description() + ")";
         sql.reset();
     }
     {
@@ -733,6 +793,10 @@ soci::routing_endpoint_stats endpoint_pool::stats() const
     s.quarantines = d.quarantines;
     s.last_error = d.last_error;
     s.lag_seconds = d.lag;
+    s.role_changes = d.role_changes;
+    s.role_note = d.role_note;
+    if (d.fenced)
+        s.role = "fenced";
     if (d.quarantined)
     {
         s.state = "quarantined";
@@ -755,8 +819,30 @@ struct cluster::impl
 
     cluster_config const config;
     socket_watchdog watchdog;  // before the pools: destroyed after them
-    std::unique_ptr<endpoint_pool> primary;
+    std::unique_ptr<endpoint_pool> primary;  // the configured primary
     std::vector<std::unique_ptr<endpoint_pool>> replicas;
+    std::vector<endpoint_pool*> nodes;    // primary, then replicas
+    std::vector<endpoint_pool*> readers;  // static: the replicas; discover: every node
+    bool const discover = config.routing.topology == topology_mode::discover;
+    std::atomic<endpoint_pool*> writable{nullptr};
+
+    // Topology discovery: the prober thread, woken early by suspect_primary().
+    mutable std::mutex topology_mutex;
+    std::condition_variable topology_wake;  // the prober: probe now
+    std::condition_variable topology_done;  // waiters: a round ended
+    bool topology_stopping = false;
+    bool probe_requested = false;
+    std::uint64_t started = 0;  // rounds begun
+    std::uint64_t rounds = 0;   // rounds ended
+    std::string no_primary;  // why there is none (the last round's finding)
+    bool any_reachable = false;
+    std::thread topology_thread;
+    // The prober thread's own (and the first round's, before the thread starts).
+    std::vector<std::unique_ptr<soci::session>> probe_sessions;
+    std::string system_id;
+
+    void topology_round();
+    void topology_run();
 
     std::mutex pick_mutex;                  // the balancing state below
     std::vector<double> current_weight;     // smooth weighted round robin (as nginx does it)
@@ -769,7 +855,7 @@ struct cluster::impl
 
     double weight(std::size_t i) const
     {
-        double const w = replicas[i]->config().weight;
+        double const w = readers[i]->config().weight;
         return w > 0 && std::isfinite(w) ? w : 0.0;
     }
 
@@ -822,7 +908,7 @@ struct cluster::impl
         for (auto i : candidates)
         {
             double const w = weight(i) > 0 ? weight(i) : 1e-9;
-            double const load = replicas[i]->in_use() / w;
+            double const load = readers[i]->in_use() / w;
             if (load < best_load - 1e-12)
             {
                 best_load = load;
@@ -846,7 +932,22 @@ cluster::cluster(cluster_config config)
     for (auto const& r : d.config.replicas)
         d.replicas.push_back(
             std::make_unique<endpoint_pool>(r, endpoint_role::replica, d.config.routing, &d.watchdog));
-    d.current_weight.assign(d.replicas.size(), 0.0);
+    d.nodes.push_back(d.primary.get());
+    for (auto const& r : d.replicas)
+        d.nodes.push_back(r.get());
+    d.readers.assign(d.nodes.begin() + (d.discover ? 0 : 1), d.nodes.end());
+    d.current_weight.assign(d.readers.size(), 0.0);
+    if (d.discover)
+    {
+        // The first round before any session: the first write goes to the node that is writable now, and a
+        // session opens although the configured primary is down. Each probe gets a connect timeout.
+        d.probe_sessions.resize(d.nodes.size());
+        d.started = 1;
+        d.topology_round();
+        d.topology_thread = std::thread([this] { impl_->topology_run(); });
+    }
+    else
+        d.writable = d.primary.get();
     d.housekeeper = std::thread([this] { impl_->run(); });
 }
 
@@ -859,17 +960,81 @@ cluster::~cluster()
     impl_->wake.notify_all();
     if (impl_->housekeeper.joinable())
         impl_->housekeeper.join();
+    {
+        std::lock_guard<std::mutex> lock(impl_->topology_mutex);
+        impl_->topology_stopping = true;
+    }
+    impl_->topology_wake.notify_all();
+    impl_->topology_done.notify_all();
+    if (impl_->topology_thread.joinable())
+        impl_->topology_thread.join();
 }
 
 cluster_config const& cluster::config() const noexcept { return impl_->config; }
-endpoint_pool& cluster::primary() noexcept { return *impl_->primary; }
-std::size_t cluster::replica_count() const noexcept { return impl_->replicas.size(); }
-endpoint_pool& cluster::replica(std::size_t i) noexcept { return *impl_->replicas[i]; }
+endpoint_pool& cluster::primary() noexcept
+{
+    endpoint_pool* w = impl_->writable.load();
+    return w != nullptr ? *w : *impl_->primary;
+}
+std::size_t cluster::replica_count() const noexcept { return impl_->readers.size(); }
+endpoint_pool& cluster::replica(std::size_t i) noexcept { return *impl_->readers[i]; }
+std::size_t cluster::node_count() const noexcept { return impl_->nodes.size(); }
+endpoint_pool& cluster::node(std::size_t i) noexcept { return *impl_->nodes[i]; }
+endpoint_pool const& cluster::node(std::size_t i) const noexcept { return *impl_->nodes[i]; }
+bool cluster::discovering() const noexcept { return impl_->discover; }
+endpoint_pool* cluster::writable() noexcept { return impl_->writable.load(); }
+
+void cluster::suspect_primary() noexcept
+{
+    if (!impl_->discover)
+        return;
+    {
+        std::lock_guard<std::mutex> lock(impl_->topology_mutex);
+        impl_->probe_requested = true;
+    }
+    impl_->topology_wake.notify_all();
+}
+
+endpoint_pool* cluster::await_primary(std::chrono::milliseconds wait)
+{
+    impl& d = *impl_;
+    if (!d.discover)
+        return d.primary.get();
+    auto const deadline = clock::now() + wait;
+    std::unique_lock<std::mutex> lock(d.topology_mutex);
+    // A round that starts after this call: the one under way may have begun before the change.
+    std::uint64_t const round = d.started + 1;
+    d.probe_requested = true;
+    d.topology_wake.notify_all();
+    while (!d.topology_stopping)
+    {
+        if (d.rounds >= round)
+        {
+            if (endpoint_pool* w = d.writable.load())
+                return w;
+        }
+        if (d.topology_done.wait_until(lock, deadline) == std::cv_status::timeout)
+            break;
+    }
+    return d.writable.load();
+}
+
+std::string cluster::no_primary_message() const
+{
+    std::lock_guard<std::mutex> lock(impl_->topology_mutex);
+    return impl_->no_primary;
+}
+
+bool cluster::any_node_reachable() const
+{
+    std::lock_guard<std::mutex> lock(impl_->topology_mutex);
+    return impl_->any_reachable;
+}
 
 endpoint_pool* cluster::pick_replica(std::uint64_t exclude)
 {
     impl& d = *impl_;
-    std::size_t const n = d.replicas.size();
+    std::size_t const n = d.readers.size();
     auto excluded = [exclude](std::size_t i) { return i < 64 && (exclude >> i & 1u) != 0; };
 
     std::lock_guard<std::mutex> pick_lock(d.pick_mutex);
@@ -878,9 +1043,9 @@ endpoint_pool* cluster::pick_replica(std::uint64_t exclude)
     {
         if (excluded(i))
             continue;
-        endpoint_pool::impl& p = *d.replicas[i]->impl_;
+        endpoint_pool::impl& p = *d.readers[i]->impl_;
         std::lock_guard<std::mutex> lock(p.mutex);
-        if (p.available_locked())
+        if (p.role.load() == endpoint_role::replica && p.available_locked())
             available.push_back(i);
     }
     if (available.empty())
@@ -892,11 +1057,143 @@ endpoint_pool* cluster::pick_replica(std::uint64_t exclude)
     case balance_policy::random: chosen = d.random(available); break;
     case balance_policy::least_connections: chosen = d.least_connections(available); break;
     }
-    return d.replicas[chosen].get();
+    return d.readers[chosen];
 }
 
-endpoint_pool const& cluster::primary() const noexcept { return *impl_->primary; }
-endpoint_pool const& cluster::replica(std::size_t i) const noexcept { return *impl_->replicas[i]; }
+endpoint_pool const& cluster::primary() const noexcept
+{
+    endpoint_pool const* w = impl_->writable.load();
+    return w != nullptr ? *w : *impl_->primary;
+}
+endpoint_pool const& cluster::replica(std::size_t i) const noexcept { return *impl_->readers[i]; }
+
+// One round of role probes, every node at once (each within its connect timeout), then the decision.
+void cluster::impl::topology_round()
+{
+    std::size_t const n = nodes.size();
+    std::vector<detail::node_observation> seen(n);
+    auto probe = [this, &seen](std::size_t i) {
+        endpoint_pool& node = *nodes[i];
+        endpoint_config const& ep = node.config();
+        std::unique_ptr<soci::session>& sql = probe_sessions[i];
+        // A probe connection the server closed (a restart, pg_terminate_backend) is not the node's failure:
+        // one more try on a fresh connection before it counts as unreachable.
+        for (int attempt = 0; attempt < 2; ++attempt)
+        {
+            bool const fresh = !sql;
+            try
+            {
+                if (!sql)
+                    sql = detail::open_session(ep);
+                socket_watchdog::watch w =
+                    watchdog.arm(*sql, ep.drv, std::max(to_ms(ep.timeout), std::chrono::milliseconds(1)));
+                try
+                {
+                    seen[i] = detail::probe_role(*sql, ep.drv);
+                }
+                catch (std::exception const&)
+                {
+                    if (w.end())
+                        throw deadline_error("no answer to the role probe within the connect timeout");
+                    throw;
+                }
+                if (w.end())
+                    throw deadline_error("no answer to the role probe within the connect timeout");
+                return;
+            }
+            catch (std::exception const& e)
+            {
+                sql.reset();
+                seen[i] = detail::node_observation{};
+                seen[i].note = detail::one_line(e.what());
+                if (fresh)
+                    return;
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < n; ++i)
+        threads.emplace_back(probe, i);
+    probe(0);
+    for (auto& t : threads)
+        t.join();
+
+    std::vector<std::string> descriptions;
+    for (auto* node : nodes)
+        descriptions.push_back(node->describe());
+    detail::topology_decision const decision =
+        detail::decide_topology(seen, config.primary.drv, system_id, descriptions);
+
+    endpoint_pool* const before = writable.load();
+    endpoint_pool* const now = decision.primary >= 0 ? nodes[decision.primary] : nullptr;
+    // The new primary first: from the next statement on, writes go there.
+    if (now != nullptr)
+        now->set_role(endpoint_role::primary, false, seen[decision.primary].note);
+    writable = now;
+    bool reachable = false;
+    for (std::size_t i = 0; i < n; ++i)
+    {
+        endpoint_pool& node = *nodes[i];
+        if (&node == now)
+        {
+            reachable = true;
+            continue;
+        }
+        if (seen[i].reachable)
+        {
+            reachable = true;
+            node.set_role(endpoint_role::replica, decision.fenced[i], seen[i].note);
+            continue;
+        }
+        // Unreachable: a primary stays the primary it was (while no other node is) and takes no writes; a
+        // replica takes no reads until its recovery probe gets an answer.
+        std::string const note = "unreachable: " + seen[i].note;
+        if (node.role() == endpoint_role::primary && now == nullptr)
+            node.set_role(endpoint_role::primary, false, note);
+        else
+        {
+            node.set_role(endpoint_role::replica, false, note);
+            node.mark_down(note);
+        }
+    }
+    (void)before;
+    {
+        std::lock_guard<std::mutex> lock(topology_mutex);
+        ++rounds;
+        no_primary = decision.problem;
+        any_reachable = reachable;
+    }
+    topology_done.notify_all();
+}
+
+// The prober thread (topology = "discover"): a round every role_probe_interval, at once when asked, and every
+// 0.1 s while there is no primary (a standby being promoted says "in recovery" for a moment).
+void cluster::impl::topology_run()
+{
+    std::unique_lock<std::mutex> lock(topology_mutex);
+    while (!topology_stopping)
+    {
+        double interval = config.routing.role_probe_interval;
+        if (writable.load() == nullptr)
+            interval = std::min(interval, 0.1);
+        topology_wake.wait_for(lock, std::chrono::duration<double>(interval),
+                               [this] { return topology_stopping || probe_requested; });
+        if (topology_stopping)
+            break;
+        probe_requested = false;
+        ++started;
+        lock.unlock();
+        try
+        {
+            topology_round();
+        }
+        catch (std::exception const&)
+        {
+            // The next round tries again.
+        }
+        lock.lock();
+    }
+}
 
 // The housekeeping thread: idle connections above `min`, refilling `min`, and the replication-lag probe.
 void cluster::impl::run()
@@ -927,15 +1224,18 @@ void cluster::impl::run()
         lock.unlock();
         try
         {
-            primary->maintain();
-            for (auto& r : replicas)
+            for (endpoint_pool* node : nodes)
             {
-                r->maintain();
-                r->start_recovery();
+                node->maintain();
+                node->start_recovery();  // replicas only
             }
             if (prober && clock::now() >= next_probe)
             {
-                prober->run(*primary, replicas);
+                std::vector<endpoint_pool*> current;
+                for (endpoint_pool* node : readers)
+                    if (node->role() == endpoint_role::replica)
+                        current.push_back(node);
+                prober->run(writable.load(), current);
                 next_probe = clock::now() + to_ms(config.routing.lag_probe_interval);
             }
         }

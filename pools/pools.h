@@ -42,6 +42,10 @@ failure_class classify_failure(std::exception const& e, driver d, soci::session*
 
 class endpoint_pool;
 
+/// True for a write the server refused because it is read-only (PostgreSQL 25006; MySQL 1290, 1792): a
+/// standby, or a primary that was demoted.
+bool refused_as_read_only(std::exception const& e, driver d) noexcept;
+
 /// What a borrower did to a connection's server session that the next borrower must not see. The pool resets
 /// a connection given back with any of these (and rolls back an open transaction, which it sees for itself).
 enum lease_dirt : unsigned
@@ -121,6 +125,14 @@ public:
 
     endpoint_config const& config() const noexcept;
     endpoint_role role() const noexcept;
+    /// Topology discovery: the role the prober found (`fenced`: a writable node that must take neither reads
+    /// nor writes), with what it saw (`note`, for stats and messages). A change drops the idle connections
+    /// and is counted. Returns true when the role or fencing changed.
+    bool set_role(endpoint_role role, bool fenced, std::string const& note) noexcept;
+    /// What the last role probe found ("writable", "in recovery", the error, ...); empty with static roles.
+    std::string role_note() const;
+    /// Topology discovery found this replica unreachable: it takes no reads until a recovery probe succeeds.
+    void mark_down(std::string const& message) noexcept;
     std::string const& name() const noexcept;
     /// `primary "primary" (127.0.0.1:5432, db app, user app)`: for messages, never with a password.
     std::string describe() const;
@@ -203,15 +215,38 @@ public:
     cluster& operator=(cluster const&) = delete;
 
     cluster_config const& config() const noexcept;
+    /// The node writes go to (writable()), or the configured primary while none is known.
     endpoint_pool& primary() noexcept;
     endpoint_pool const& primary() const noexcept;
+    /// The nodes reads may go to, by index (the `exclude` bits of pick_replica): the configured replicas with
+    /// topology = "static"; every node with "discover" (the primary among them, which pick_replica skips
+    /// while it is the primary).
     std::size_t replica_count() const noexcept;
     endpoint_pool& replica(std::size_t i) noexcept;
     endpoint_pool const& replica(std::size_t i) const noexcept;
+    /// Every node, the configured primary first, then the configured replicas.
+    std::size_t node_count() const noexcept;
+    endpoint_pool& node(std::size_t i) noexcept;
+    endpoint_pool const& node(std::size_t i) const noexcept;
 
     /// Picks a usable replica by the balancing policy and weights, skipping replica i when bit i of
     /// `exclude` is set. nullptr when none is usable.
     endpoint_pool* pick_replica(std::uint64_t exclude = 0);
+
+    /// True with topology = "discover".
+    bool discovering() const noexcept;
+    /// The node writes go to now: with topology = "static" the configured primary; with "discover" the one
+    /// writable node the role prober found, nullptr while there is none (no writable node, split brain).
+    endpoint_pool* writable() noexcept;
+    /// discover: probe every node now (a write was refused as read-only, the primary's connection failed).
+    void suspect_primary() noexcept;
+    /// discover: probes every node now and waits up to `wait` for a round that finds a primary; returns it, or
+    /// nullptr when the wait ran out. static: the configured primary.
+    endpoint_pool* await_primary(std::chrono::milliseconds wait);
+    /// Why there is no primary now (every node and its last known state); empty when there is one.
+    std::string no_primary_message() const;
+    /// discover: a node answered the last role probe.
+    bool any_node_reachable() const;
 
     soci::routing_stats stats() const;
     /// Connects to every endpoint (fresh connections, not the pools'), checks roles, latency and lag.

@@ -19,9 +19,9 @@ namespace soci_routing
 soci::routing_stats cluster::stats() const
 {
     soci::routing_stats s;
-    s.endpoints.push_back(primary().stats());
-    for (std::size_t i = 0; i < replica_count(); ++i)
-        s.endpoints.push_back(replica(i).stats());
+    // In the configured order (with topology = "discover" each with the role it has now).
+    for (std::size_t i = 0; i < node_count(); ++i)
+        s.endpoints.push_back(node(i).stats());
     return s;
 }
 
@@ -99,6 +99,8 @@ std::string routing_stats::to_json() const
         j["connections_replaced"] = e.connections_replaced;
         j["connections_reset"] = e.connections_reset;
         j["last_error"] = e.last_error;
+        j["role_changes"] = e.role_changes;
+        j["role_note"] = e.role_note;
         out["endpoints"].push_back(std::move(j));
     }
     // Server messages are not always valid UTF-8: replaced (U+FFFD), never a reason to throw.
@@ -164,6 +166,12 @@ std::string routing_stats::to_prometheus() const
     for (auto const& e : endpoints)
         out += fmt::format("soci_routing_quarantined_until_seconds{{{}}} {}\n", labels(e),
                            sample_value(static_cast<double>(e.quarantined_until_ms) / 1000.0));
+
+    // Labelled by endpoint alone: the counter is the one series of the endpoint whatever its role becomes.
+    family("soci_routing_role_changes_total", "counter",
+           "Times the endpoint's discovered role changed (promoted, demoted, fenced); topology = \"discover\".");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_role_changes_total{{endpoint=\"{}\"}} {}\n", label(e.name), e.role_changes);
 
     family("soci_routing_replication_lag_seconds", "gauge", "Last measured replication lag of the replica.");
     for (auto const& e : endpoints)

@@ -278,6 +278,29 @@ BOOST_AUTO_TEST_CASE(duplicate_replica_names_are_an_error)
     BOOST_TEST(problem_with_key(problems, "replicas[2].name").line == 10);
 }
 
+BOOST_AUTO_TEST_CASE(topology_is_static_by_default_and_discover_on_request)
+{
+    auto const plain = load_toml("[primary]\nhost = \"a\"\n", "db.toml");
+    BOOST_TEST(std::string(to_string(plain.routing.topology)) == "static");
+    BOOST_TEST(plain.routing.role_probe_interval == 1.0);
+    auto const c = load_toml("[routing]\ntopology = \"discover\"\nrole_probe_interval = 0.25\n[primary]\nhost = \"a\"\n",
+                             "db.toml");
+    BOOST_TEST(std::string(to_string(c.routing.topology)) == "discover");
+    BOOST_TEST(c.routing.role_probe_interval == 0.25);
+    BOOST_TEST(to_toml(c).find("topology = 'discover'") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_topology_and_bad_role_probe_interval_are_errors)
+{
+    auto const problems = toml_problems("[routing]\ntopology = \"discovery\"\nrole_probe_interval = 0\n"
+                                        "[primary]\nhost = \"a\"\n");
+    auto const t = problem_with_key(problems, "routing.topology");
+    BOOST_TEST(t.line == 2);
+    BOOST_TEST(t.message.find("unknown topology \"discovery\"") == 0);
+    BOOST_TEST(t.message.find("did you mean \"discover\"") != std::string::npos);
+    BOOST_TEST(problem_with_key(problems, "routing.role_probe_interval").line == 3);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_driver_and_balance_policy_are_errors)
 {
     auto const problems = toml_problems("[routing]\nbalance = \"round-robin\"\n[primary]\nhost = \"a\"\n"

@@ -256,6 +256,10 @@ std::string write_config(config_spec const& spec)
         t << "lag_probe_interval = " << toml_number(*spec.lag_probe_interval) << "\n";
     if (spec.read_timeout)
         t << "read_timeout = " << toml_number(*spec.read_timeout) << "\n";
+    if (spec.topology)
+        t << "topology = " << toml_string(*spec.topology) << "\n";
+    if (spec.role_probe_interval)
+        t << "role_probe_interval = " << toml_number(*spec.role_probe_interval) << "\n";
     t << "\n[primary]\n";
     t << "driver = " << toml_string(c.driver) << "\n";
     t << "host = " << toml_string(c.primary.host) << "\n";

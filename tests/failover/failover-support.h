@@ -94,6 +94,8 @@ struct config_spec
     std::optional<double> retry_window_max;
     std::optional<double> lag_probe_interval;
     std::optional<double> read_timeout;
+    std::optional<std::string> topology;          ///< "static" or "discover"
+    std::optional<double> role_probe_interval;
     int primary_port = 0;      ///< 0: the real primary
     double timeout = 2.0;      ///< connect timeout of every endpoint (MariaDB: rounded up to whole seconds)
     std::optional<int> pool_max;

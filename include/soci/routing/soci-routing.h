@@ -52,7 +52,7 @@ private:
 struct SOCI_ROUTING_DECL routing_endpoint_stats
 {
     std::string name;            ///< "primary", "replica-1", ...
-    std::string role;            ///< "primary" or "replica"
+    std::string role;            ///< "primary", "replica" or (topology = "discover") "fenced"
     std::string address;         ///< host:port
     std::string state;           ///< "up", "quarantined", "lagging", "down"
     std::int64_t quarantined_until_ms = 0;  ///< Unix time in ms; 0 when not quarantined
@@ -73,12 +73,15 @@ struct SOCI_ROUTING_DECL routing_endpoint_stats
     /// locks) that the pool rolled back or reset before lending them again.
     std::uint64_t connections_reset = 0;
     std::string last_error;       ///< redacted
+    /// Times the role of this endpoint changed (topology = "discover": promoted, demoted, fenced).
+    std::uint64_t role_changes = 0;
+    std::string role_note;        ///< what the last role probe found; empty with topology = "static"
 };
 
 /// Stats of a whole routed cluster.
 struct SOCI_ROUTING_DECL routing_stats
 {
-    std::vector<routing_endpoint_stats> endpoints;  ///< primary first
+    std::vector<routing_endpoint_stats> endpoints;  ///< the configured primary first, then the replicas
 
     std::string to_json() const;
     std::string to_prometheus() const;  ///< Prometheus text exposition format
@@ -88,7 +91,7 @@ struct SOCI_ROUTING_DECL routing_stats
 struct SOCI_ROUTING_DECL routing_endpoint_check
 {
     std::string name;
-    std::string role;            ///< configured role
+    std::string role;            ///< configured role; with topology = "discover", the role found now
     std::string address;         ///< host:port
     bool reachable = false;
     bool role_ok = false;        ///< primary writable / replica in recovery (read-only) and, on MySQL, replicating
