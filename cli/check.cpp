@@ -46,6 +46,9 @@ void add_check_command(CLI::App& app, int& exit_code)
             exit_code = 1;
             return;
         }
+        // A warning, not an error: containers often run as root with a file mounted world-readable.
+        if (std::string const w = soci_routing::password_file_warning(opts->source); !w.empty())
+            std::cerr << w << '\n';
         soci::routing_check const result = soci_routing::check_cluster(config);
         std::cout << (opts->format == "json" ? result.to_json() + "\n" : result.to_text()) << std::flush;
         exit_code = result.ready() ? 0 : 1;

@@ -30,6 +30,9 @@ void add_config_command(CLI::App& app, int& exit_code)
         try
         {
             auto const config = soci_routing::load_source(opts->source);
+            // A warning, not an error: containers often run as root with a file mounted world-readable.
+            if (std::string const w = soci_routing::password_file_warning(opts->source); !w.empty())
+                std::cerr << w << '\n';
             std::cout << (opts->format == "json" ? soci_routing::to_json(config) : soci_routing::to_toml(config));
             exit_code = 0;
         }

@@ -147,6 +147,11 @@ cluster_config load_connect_string(std::string_view connect_string);
 /// Loads a SOURCE given to the CLI: a `routing://...` string, or a file name.
 cluster_config load_source(std::string const& source);
 
+/// A warning for a SOURCE (a TOML file, or `routing://config=FILE ...`) whose file holds a password in clear
+/// and can be read by users other than its owner (group or world readable); empty when there is nothing to
+/// say. Never an error: containers often run as root with a file mounted world-readable.
+std::string password_file_warning(std::string const& source);
+
 /// Checks invariants; returns every problem found (empty when valid).
 std::vector<config_problem> validate(cluster_config const& config);
 

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -71,7 +72,7 @@ BOOST_AUTO_TEST_CASE(config_prints_the_resolved_file_as_toml_by_default)
 {
     auto const r = run_config({fixture("design.toml")});
     BOOST_TEST(r.status == 0);
-    BOOST_TEST(r.err.empty());
+    BOOST_TEST(r.err.find("error") == std::string::npos, r.err);  // a checkout may leave it world-readable: a warning
     BOOST_TEST(r.out.find("[[replicas]]") != std::string::npos);
     BOOST_TEST(r.out.find("host=10.0.0.3 port=5433 dbname=app user=app password=*** connect_timeout=5 "
                           "sslmode=prefer") != std::string::npos);
@@ -117,4 +118,57 @@ BOOST_AUTO_TEST_CASE(unknown_format_is_refused)
     auto const r = run_config({fixture("design.toml"), "--format", "yaml"});
     BOOST_TEST(r.status != 0);
     BOOST_TEST(r.out.empty());
+}
+
+namespace
+{
+
+/// A TOML file of `text` with permission bits `mode`, removed with its directory at scope exit.
+struct temp_toml
+{
+    temp_toml(std::string const& text, mode_t mode)
+    {
+        char dir_template[] = "/tmp/soci-routing-perm-XXXXXX";
+        BOOST_REQUIRE(::mkdtemp(dir_template) != nullptr);
+        dir = dir_template;
+        path = dir + "/db.toml";
+        std::ofstream(path) << text;
+        BOOST_REQUIRE(::chmod(path.c_str(), mode) == 0);
+    }
+    ~temp_toml()
+    {
+        std::remove(path.c_str());
+        ::rmdir(dir.c_str());
+    }
+    std::string dir;
+    std::string path;
+};
+
+std::string const with_password = "[primary]\nhost = \"db1\"\npassword = \"perm-Secret-77\"\n"
+                                  "[[replicas]]\nhost = \"db2\"\npassword = \"perm-Other-88\"\n";
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(config_warns_when_a_file_holding_a_password_is_readable_by_other_users)
+{
+    temp_toml f(with_password, 0644);
+    for (std::string const& source : {f.path, "routing://config=" + f.path})
+    {
+        auto const r = run_config({source});
+        BOOST_TEST(r.status == 0);  // a warning, not an error
+        BOOST_TEST(r.err.find("warning: " + f.path + " holds a password (primary.password, replicas[0].password)")
+                       != std::string::npos, r.err);
+        BOOST_TEST(r.err.find("mode 0644") != std::string::npos, r.err);
+        BOOST_TEST(r.err.find("perm-Secret-77") == std::string::npos);
+        BOOST_TEST(r.out.find("perm-Secret-77") == std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(config_does_not_warn_for_a_private_file_or_a_password_from_the_environment)
+{
+    temp_toml private_file(with_password, 0600);
+    BOOST_TEST(run_config({private_file.path}).err.empty());
+    ::setenv("SRT_PERM_PW", "from-env", 1);
+    temp_toml from_env("[primary]\nhost = \"db1\"\npassword = \"${SRT_PERM_PW}\"\n", 0644);
+    BOOST_TEST(run_config({from_env.path}).err.empty());
 }
