@@ -874,6 +874,30 @@ BOOST_AUTO_TEST_CASE(blobs_run_on_the_primary, *utf::precondition(pg_only()))
     srv.primary << "drop table " + table;
 }
 
+// A blob is an object of the connection it was made on: when that primary connection breaks and the session
+// moves on to a fresh one, the blob still has its own (dead) connection to talk to and to close (ci/test-asan
+// runs this under AddressSanitizer: a freed connection would be a use-after-free).
+BOOST_AUTO_TEST_CASE(blob_outlives_its_broken_primary_connection, *utf::precondition(pg_only()))
+{
+    scratch_table t(srv, "blobgone");
+    soci::session s(soci::routing, routing_cs("sticky=0"));
+    {
+        soci::blob b(s);
+        int pid = 0;
+        s << "select pg_backend_pid()", soci::into(pid);  // the blob's connection: the session stays on it
+        SOCI_ROUTING_CHECK_LAST_RAN_ON(s, "primary");
+        srv.primary << "select pg_terminate_backend(" + std::to_string(pid) + ")";
+        BOOST_CHECK_THROW(s << "insert into " + t.name + " (id) values (1)", soci::soci_error);
+        s << "insert into " + t.name + " (id) values (2)";  // a fresh primary connection
+        SOCI_ROUTING_CHECK_LAST_RAN_ON(s, "primary");
+        char buf[4];
+        BOOST_CHECK_THROW(b.read(0, buf, sizeof buf), soci::soci_error);  // its connection is gone
+    }
+    int n = 0;
+    srv.primary << "select count(*) from " + t.name, soci::into(n);
+    BOOST_TEST(n == 1);
+}
+
 BOOST_AUTO_TEST_CASE(procedure_runs_on_the_primary, *utf::precondition(pg_only()))
 {
     scratch_table t(srv, "proc");

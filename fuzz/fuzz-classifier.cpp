@@ -1,0 +1,220 @@
+// Fuzz target: the classifier, both dialects. Beyond crashes and reads past the input (AddressSanitizer; the
+// input buffer is exactly its size), one invariant: a statement with a write keyword outside comments,
+// string literals and quoted identifiers is never a replica read. The lexer below is written from the
+// servers' rules, independently of the classifier's, and deliberately simple.
+
+#include "classifier.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace
+{
+
+using soci_routing::dialect;
+
+bool word_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$'
+        || c >= 0x80;
+}
+
+bool is_write_keyword(std::string const& w)
+{
+    static char const* const keywords[] = {"insert", "update", "delete", "create", "drop",
+                                           "alter",  "truncate", "grant", "revoke"};
+    for (char const* k : keywords)
+        if (w == k)
+            return true;
+    return false;
+}
+
+/// Skips a quoted run starting at text[i] == quote; `backslash`: a backslash escapes the next byte.
+std::size_t skip_quoted(std::string_view text, std::size_t i, char quote, bool backslash)
+{
+    for (++i; i < text.size(); ++i)
+    {
+        if (backslash && text[i] == '\\')
+        {
+            ++i;
+            continue;
+        }
+        if (text[i] == quote)
+        {
+            if (i + 1 < text.size() && text[i + 1] == quote)
+            {
+                ++i;  // doubled quote
+                continue;
+            }
+            return i + 1;
+        }
+    }
+    return text.size();
+}
+
+/// The first write keyword outside comments, strings and quoted identifiers; empty when none.
+std::string write_keyword(std::string_view text, dialect d)
+{
+    bool const pg = d == dialect::postgresql;
+    std::size_t i = 0;
+    std::size_t word_end = std::string_view::npos;  // where the last word ended (a '$' there continues it)
+    while (i < text.size())
+    {
+        char const c = text[i];
+        char const next = i + 1 < text.size() ? text[i + 1] : '\0';
+        bool const after_word = i == word_end;
+        if (c == '-' && next == '-'
+            && (pg || i + 2 >= text.size() || static_cast<unsigned char>(text[i + 2]) <= ' '))
+        {
+            while (i < text.size() && text[i] != '\n')
+                ++i;
+            continue;
+        }
+        if (!pg && c == '#')
+        {
+            while (i < text.size() && text[i] != '\n')
+                ++i;
+            continue;
+        }
+        if (c == '/' && next == '*')
+        {
+            if (!pg && i + 2 < text.size() && text[i + 2] == '!')
+            {
+                i += 3;  // MySQL's executable comment /*! ... */: its text runs
+                continue;
+            }
+            if (!pg && i + 3 < text.size() && text[i + 2] == 'M' && text[i + 3] == '!')
+            {
+                i += 4;  // MariaDB's /*M! ... */
+                continue;
+            }
+            int depth = 1;
+            i += 2;
+            while (i < text.size() && depth > 0)
+            {
+                if (pg && text[i] == '/' && i + 1 < text.size() && text[i + 1] == '*')
+                {
+                    ++depth;
+                    i += 2;
+                }
+                else if (text[i] == '*' && i + 1 < text.size() && text[i + 1] == '/')
+                {
+                    --depth;
+                    i += 2;
+                }
+                else
+                    ++i;
+            }
+            continue;
+        }
+        if (c == '\'')
+        {
+            // PostgreSQL: backslash escapes only in E'...'; MySQL: always (the default sql_mode).
+            bool const escape_string = pg && i > 0 && (text[i - 1] == 'e' || text[i - 1] == 'E')
+                && (i < 2 || !word_char(static_cast<unsigned char>(text[i - 2])));
+            i = skip_quoted(text, i, '\'', !pg || escape_string);
+            continue;
+        }
+        if (c == '"')
+        {
+            i = skip_quoted(text, i, '"', !pg);
+            continue;
+        }
+        if (!pg && c == '`')
+        {
+            i = skip_quoted(text, i, '`', false);
+            continue;
+        }
+        if (pg && c == '$' && !after_word && next >= '0' && next <= '9')
+        {
+            // A parameter ($1): not a word, so a '$' right after it may open a dollar quote.
+            ++i;
+            while (i < text.size() && text[i] >= '0' && text[i] <= '9')
+                ++i;
+            continue;
+        }
+        if (pg && c == '$' && !after_word)
+        {
+            // A dollar quote: $$ or $tag$ (tag: an identifier not starting with a digit).
+            std::size_t j = i + 1;
+            if (j < text.size() && !(text[j] >= '0' && text[j] <= '9'))
+            {
+                while (j < text.size() && word_char(static_cast<unsigned char>(text[j])) && text[j] != '$')
+                    ++j;
+                if (j < text.size() && text[j] == '$')
+                {
+                    std::string_view const tag = text.substr(i, j - i + 1);
+                    std::size_t const end = text.find(tag, j + 1);
+                    i = end == std::string_view::npos ? text.size() : end + tag.size();
+                    continue;
+                }
+            }
+        }
+        if (pg && c >= '0' && c <= '9')
+        {
+            // A number: PostgreSQL ends it at the first character no number has, so a '$' right after it
+            // opens a dollar quote (1$q$...$q$), as after a parameter.
+            while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.'))
+                ++i;
+            continue;
+        }
+        if (word_char(static_cast<unsigned char>(c)))
+        {
+            std::size_t j = i;
+            std::string w;
+            while (j < text.size() && word_char(static_cast<unsigned char>(text[j])))
+            {
+                char ch = text[j++];
+                w += (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
+            }
+            // After a dot a keyword is a name (t.update is a column): the servers agree. After a colon it is a
+            // SOCI placeholder (:update) or, after two, a type name; after an @ a MySQL variable (@insert).
+            std::size_t before = i;
+            while (before > 0 && (text[before - 1] == ' ' || text[before - 1] == '\t' || text[before - 1] == '\n'))
+                --before;
+            bool const qualified
+                = before > 0 && (text[before - 1] == '.' || text[before - 1] == ':' || text[before - 1] == '@');
+            // Followed by a parenthesis it is a function call (MySQL's INSERT(str, pos, len, new)).
+            std::size_t after = j;
+            while (after < text.size() && (text[after] == ' ' || text[after] == '\t' || text[after] == '\n'))
+                ++after;
+            // Followed by a dot it is a qualifier (update.x: a schema or table of that name).
+            bool const call = after < text.size() && (text[after] == '(' || text[after] == '.');
+            if (!qualified && !call && is_write_keyword(w))
+                return w;
+            i = j;
+            word_end = j;
+            continue;
+        }
+        ++i;
+    }
+    return std::string();
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size)
+{
+    std::string_view const sql(reinterpret_cast<char const*>(data), size);
+    for (dialect d : {dialect::postgresql, dialect::mysql})
+    {
+        soci_routing::classification const c = soci_routing::classify(sql, d);
+        if (c.where != soci_routing::target::replica)
+            continue;
+        if (c.why == soci_routing::reason::show)
+            continue;  // SHOW CREATE TABLE, SHOW GRANTS: SHOW never writes
+        std::string const keyword = write_keyword(sql, d);
+        if (!keyword.empty())
+        {
+            std::fprintf(stderr, "invariant broken (%s): \"%s\" outside comments and strings, classified as a "
+                                 "replica read (%s)\n",
+                         d == dialect::postgresql ? "postgresql" : "mysql", keyword.c_str(),
+                         soci_routing::to_string(c.why));
+            std::abort();
+        }
+    }
+    return 0;
+}
