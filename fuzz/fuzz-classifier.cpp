@@ -159,6 +159,14 @@ std::string write_keyword(std::string_view text, dialect d)
             // opens a dollar quote (1$q$...$q$), as after a parameter.
             while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.'))
                 ++i;
+            // Letters right after a number (1delete): PostgreSQL 15 rejects the statement ("trailing junk
+            // after numeric literal"), so it is no keyword; skip them as one word.
+            if (i < text.size() && word_char(static_cast<unsigned char>(text[i])) && text[i] != '$')
+            {
+                while (i < text.size() && word_char(static_cast<unsigned char>(text[i])))
+                    ++i;
+                word_end = i;
+            }
             continue;
         }
         if (word_char(static_cast<unsigned char>(c)))

@@ -537,6 +537,10 @@ spec const specs[] = {
     // MySQL comments do not nest: "/*/" inside one ends it (found by fuzz-classifier); PostgreSQL nests.
     ROW(my,   "SELECT 1 /* a /*/ , 2 FROM t WHERE revoke", "write"),
     ROW(pg,   "SELECT 1 /* a /*/ revoke */ */", "select"),
+    // After a number PostgreSQL opens a dollar quote at '$', and rejects letters ("trailing junk after numeric
+    // literal"): neither hides a write from the server (the fuzzer's oracle had both wrong).
+    ROW(pg,   "SELECT 1$q$ FOR UPDATE $q$", "select"),
+    ROW(pg,   "WITH x AS (SELECT 1) SELECT 666666delete", "cte_read"),
     ROW(pg,   "SELECT 'a\\' FOR UPDATE --'", "locking_read"),  // no backslash escapes in standard strings
     ROW(pg,   "SELECT 'a\\'' FROM t", "unknown"),            // '' inside: the string never ends
     ROW(pg,   "SELECT E'a\\' FOR UPDATE --'", "select"),
