@@ -34,6 +34,17 @@ MYSQL* my_conn(soci::session& sql) noexcept
     return b != nullptr ? b->conn_ : nullptr;
 }
 
+} // namespace
+
+bool detail::mysql_encrypted(soci::session& sql) noexcept
+{
+    MYSQL* conn = my_conn(sql);
+    return conn != nullptr && mysql_get_ssl_cipher(conn) != nullptr;
+}
+
+namespace
+{
+
 unsigned my_server_status(MYSQL* conn) noexcept
 {
     unsigned status = 0;

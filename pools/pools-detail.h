@@ -21,9 +21,21 @@ namespace soci_routing
 namespace detail
 {
 
+/// A connect that succeeded at the driver's level but gave a connection weaker than configured: a connection
+/// failure of the endpoint.
+class connect_refused_error : public soci::soci_error
+{
+public:
+    explicit connect_refused_error(std::string const& message) : soci::soci_error(message) {}
+    error_category get_error_category() const override { return connection_error; }
+};
+
 /// Opens a new connection to `endpoint` through SOCI's postgresql or mysql backend. Throws what the driver
-/// throws.
+/// throws; MySQL: connect_refused_error when `sslca` is set and the connection is not encrypted.
 std::unique_ptr<soci::session> open_session(endpoint_config const& endpoint);
+
+/// MySQL: true when the connection of `sql` is encrypted (Connector/C reports a TLS cipher).
+bool mysql_encrypted(soci::session& sql) noexcept;
 
 /// True when the server answers on `sql` (one round trip: the empty query, or COM_PING) and no transaction
 /// is open. For connections that sat idle: a false is no health failure of the endpoint, only a dead socket.

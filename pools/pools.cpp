@@ -31,7 +31,16 @@ namespace detail
 std::unique_ptr<soci::session> open_session(endpoint_config const& endpoint)
 {
     if (endpoint.drv == driver::mysql)
-        return std::make_unique<soci::session>(soci::mysql, endpoint.connect_string());
+    {
+        auto sql = std::make_unique<soci::session>(soci::mysql, endpoint.connect_string());
+        // SOCI 4.0.3 hands sslca to Connector/C, which asks for TLS but carries on in plain text when the
+        // server (or something between) offers none: a connection weaker than configured is never used.
+        if (endpoint.options.count("sslca") != 0 && !mysql_encrypted(*sql))
+            throw connect_refused_error(
+                "Cannot establish connection to the database. sslca is set, but the connection is not encrypted "
+                "(the server, or something between it and this client, offered no TLS): closed unused");
+        return sql;
+    }
     return std::make_unique<soci::session>(soci::postgresql, endpoint.connect_string());
 }
 

@@ -95,6 +95,7 @@ struct tls_spec
     int primary_port = 0;  ///< 0: the real primary
     std::map<std::string, std::string> primary_options;
     std::map<std::string, std::string> replica_options;  ///< each replica's own, over what it inherits
+    std::string user;  ///< empty: routing_tls (TLS only); "routing" accepts plain connections too
 };
 
 std::string toml_string(std::string const& s)
@@ -148,7 +149,7 @@ std::string tls_uri(tls_spec const& spec)
     t << "host = " << toml_string(spec.primary_host) << "\n";
     t << "port = " << (spec.primary_port != 0 ? spec.primary_port : c.primary.port) << "\n";
     t << "database = " << toml_string(c.primary.database) << "\n";
-    t << "username = " << toml_string(tls().user) << "\n";
+    t << "username = " << toml_string(spec.user.empty() ? tls().user : spec.user) << "\n";
     t << "password = " << toml_string(c.primary.password) << "\n";
     t << "timeout = 2.0\n";
     auto options = spec.primary_options;
@@ -833,6 +834,30 @@ BOOST_AUTO_TEST_CASE(a_man_in_the_middle_refusing_tls_gets_no_plain_connection)
                        << (contains(plain, tls().user) ? "sent its login (user " + tls().user + ") in plain text; "
                                                          "the server refused it (REQUIRE SSL)"
                                                        : std::string("sent no login in plain text")));
+}
+
+// MariaDB: Connector/C carries on in plain text when TLS is stripped, and a user without REQUIRE SSL is let in by
+// the server. The router refuses such a connection itself when sslca asks for TLS: no session opens on it.
+BOOST_AUTO_TEST_CASE(a_mysql_connection_without_tls_is_refused_when_sslca_asks_for_it)
+{
+    test_cluster const& c = cluster();
+    if (!c.is_mysql())
+    {
+        BOOST_TEST_MESSAGE("PostgreSQL: libpq's sslmode = require / verify-* refuses it itself (the test above)");
+        return;
+    }
+    tls_stripping_proxy proxy(c.primary.port);
+    tls_spec spec;
+    spec.primary_port = proxy.port();
+    spec.primary_options = verifying(tls().ca);
+    spec.user = c.primary.user;  // accepted without TLS by the server
+    std::string const error = open_failure(tls_uri(spec));
+    BOOST_CHECK_GE(proxy.stripped(), 1);
+    BOOST_REQUIRE_MESSAGE(!error.empty(), "a session opened on a connection TLS was stripped from");
+    BOOST_TEST_MESSAGE("opening the session failed: " << error);
+    BOOST_CHECK(contains(error, "primary \"primary\" (" + primary_address(proxy.port())));
+    BOOST_CHECK(!contains(error, c.primary.password));
+    BOOST_CHECK_MESSAGE(contains(error, "sslca is set, but the connection is not encrypted"), error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
