@@ -2,9 +2,13 @@
 
 #include "commands.h"
 
+#include <soci/routing/soci-routing.h>
+
 int main(int argc, char** argv)
 {
     CLI::App app{"soci-routing: read/write splitting for SOCI sessions", "soci-routing"};
+    // Checked before the subcommand is required: `soci-routing --version` alone is a complete command.
+    app.set_version_flag("--version", "soci-routing " SOCI_ROUTING_VERSION_STRING);
     app.require_subcommand(1);
     int exit_code = 0;
 #ifdef SOCI_ROUTING_CLI_CLASSIFY

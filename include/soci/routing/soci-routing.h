@@ -9,6 +9,13 @@
 #ifndef SOCI_ROUTING_H_INCLUDED
 #define SOCI_ROUTING_H_INCLUDED
 
+// The version of soci-routing these headers belong to. CMake's project() version is the source: configuring
+// fails when these lines disagree with it.
+#define SOCI_ROUTING_VERSION_MAJOR 0
+#define SOCI_ROUTING_VERSION_MINOR 1
+#define SOCI_ROUTING_VERSION_PATCH 0
+#define SOCI_ROUTING_VERSION_STRING "0.1.0"
+
 #include <soci/soci-backend.h>
 
 #include <chrono>
