@@ -1,15 +1,18 @@
 // Fuzz target: the classifier, both dialects. Beyond crashes and reads past the input (AddressSanitizer; the
-// input buffer is exactly its size), one invariant: a statement with a write keyword outside comments,
-// string literals and quoted identifiers is never a replica read. The lexer below is written from the
-// servers' rules, independently of the classifier's, and deliberately simple.
+// input buffer is exactly its size), two invariants: time per byte stays bounded, and a statement with a write
+// keyword outside comments, string literals and quoted identifiers is never a replica read. The lexer below is
+// written from the servers' rules, independently of the classifier's, and deliberately simple.
 
 #include "classifier.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace
 {
@@ -209,7 +212,47 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     std::string_view const sql(reinterpret_cast<char const*>(data), size);
     for (dialect d : {dialect::postgresql, dialect::mysql})
     {
-        soci_routing::classification const c = soci_routing::classify(sql, d);
+        auto timed = [&] {
+            auto const start = std::chrono::steady_clock::now();
+            soci_routing::classification r = soci_routing::classify(sql, d);
+            return std::make_pair(r, std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
+                                         .count());
+        };
+        auto [c, ns] = timed();
+        // Time per byte stays bounded: the classifier runs at a few ns per byte (tens under the sanitizers).
+        // A long input that takes more than 2 µs per byte is superlinear somewhere (a rescan, a backtrack);
+        // the best of three runs, so that the process being descheduled once is no finding.
+        for (int again = 0; again < 2 && size >= 16384 && ns / static_cast<double>(size) > 2000.0; ++again)
+            ns = std::min(ns, timed().second);
+        // Short inputs are also timed repeated to 16 KB (one in 32 of them, to keep the fuzzer fast): a pattern
+        // that makes the classifier superlinear shows once it is long.
+        if (size > 0 && size < 16384 && data[0] % 32 == 0)
+        {
+            std::string longer;
+            while (longer.size() < 16384)
+                longer.append(sql);
+            double best = 1e300;
+            for (int i = 0; i < 3 && best / static_cast<double>(longer.size()) > 2000.0; ++i)
+            {
+                auto const start = std::chrono::steady_clock::now();
+                (void)soci_routing::classify(longer, d);
+                best = std::min(best, std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
+                                          .count());
+            }
+            if (best / static_cast<double>(longer.size()) > 2000.0)
+            {
+                std::fprintf(stderr, "invariant broken (%s): %.0f ns per byte over the input repeated to %zu bytes\n",
+                             d == dialect::postgresql ? "postgresql" : "mysql",
+                             best / static_cast<double>(longer.size()), longer.size());
+                std::abort();
+            }
+        }
+        if (size >= 16384 && ns / static_cast<double>(size) > 2000.0)
+        {
+            std::fprintf(stderr, "invariant broken (%s): %.0f ns per byte over %zu bytes\n",
+                         d == dialect::postgresql ? "postgresql" : "mysql", ns / static_cast<double>(size), size);
+            std::abort();
+        }
         if (c.where != soci_routing::target::replica)
             continue;
         if (c.why == soci_routing::reason::show)
