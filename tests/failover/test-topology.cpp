@@ -322,6 +322,17 @@ BOOST_AUTO_TEST_CASE(promoted_replica_takes_the_writes_and_the_old_primary_retur
     BOOST_TEST(old_primary->role_changes >= 1u);
     BOOST_TEST(new_primary->role_changes >= 1u);
     BOOST_TEST(contains(s.to_prometheus(), "soci_routing_role_changes_total{endpoint=\"replica-1\"}"));
+
+    // `check` (and soci-routing check) checks the node found writable as the primary.
+    soci::routing_check const ready = soci::routing.check(reader);
+    BOOST_REQUIRE(!ready.endpoints.empty());
+    BOOST_TEST(ready.endpoints.front().name == "replica-1");
+    BOOST_TEST(ready.endpoints.front().role == "primary");
+    BOOST_TEST(ready.ready(), ready.to_text());
+    auto const* old_checked = find(ready, "primary");
+    BOOST_REQUIRE(old_checked);
+    BOOST_TEST(old_checked->role == "replica");
+    BOOST_TEST(old_checked->role_ok, old_checked->error);
 }
 
 BOOST_AUTO_TEST_CASE(two_writable_nodes_never_get_a_write_they_should_not)
