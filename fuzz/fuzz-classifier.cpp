@@ -58,6 +58,12 @@ std::size_t skip_quoted(std::string_view text, std::size_t i, char quote, bool b
     return text.size();
 }
 
+/// White space between tokens, as both servers' lexers have it (form feed and vertical tab included).
+bool space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
 /// The first write keyword outside comments, strings and quoted identifiers; empty when none.
 std::string write_keyword(std::string_view text, dialect d)
 {
@@ -160,16 +166,21 @@ std::string write_keyword(std::string_view text, dialect d)
         {
             // A number: PostgreSQL ends it at the first character no number has, so a '$' right after it
             // opens a dollar quote (1$q$...$q$), as after a parameter.
-            while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.'))
+            auto at = [&](std::size_t k) { return k < text.size() ? text[k] : '\0'; };
+            auto digit = [&](std::size_t k) { return at(k) >= '0' && at(k) <= '9'; };
+            while (i < text.size() && (digit(i) || text[i] == '.'))
                 ++i;
-            // Letters right after a number (1delete): PostgreSQL 15 rejects the statement ("trailing junk
-            // after numeric literal"), so it is no keyword; skip them as one word.
-            if (i < text.size() && word_char(static_cast<unsigned char>(text[i])) && text[i] != '$')
+            // An exponent: 1e5, 2.5E-3.
+            if ((at(i) == 'e' || at(i) == 'E') && (digit(i + 1) || ((at(i + 1) == '+' || at(i + 1) == '-') && digit(i + 2))))
             {
-                while (i < text.size() && word_char(static_cast<unsigned char>(text[i])))
+                i += digit(i + 1) ? 1 : 2;
+                while (digit(i))
                     ++i;
-                word_end = i;
             }
+            // Letters right after a number (1delete, 1x$q$): PostgreSQL 15 rejects the whole statement
+            // ("trailing junk after numeric literal"), so nothing in it can write.
+            if (i < text.size() && word_char(static_cast<unsigned char>(text[i])) && text[i] != '$')
+                return std::string();
             continue;
         }
         if (word_char(static_cast<unsigned char>(c)))
@@ -184,13 +195,13 @@ std::string write_keyword(std::string_view text, dialect d)
             // After a dot a keyword is a name (t.update is a column): the servers agree. After a colon it is a
             // SOCI placeholder (:update) or, after two, a type name; after an @ a MySQL variable (@insert).
             std::size_t before = i;
-            while (before > 0 && (text[before - 1] == ' ' || text[before - 1] == '\t' || text[before - 1] == '\n'))
+            while (before > 0 && space(text[before - 1]))
                 --before;
             bool const qualified
                 = before > 0 && (text[before - 1] == '.' || text[before - 1] == ':' || text[before - 1] == '@');
             // Followed by a parenthesis it is a function call (MySQL's INSERT(str, pos, len, new)).
             std::size_t after = j;
-            while (after < text.size() && (text[after] == ' ' || text[after] == '\t' || text[after] == '\n'))
+            while (after < text.size() && space(text[after]))
                 ++after;
             // Followed by a dot it is a qualifier (update.x: a schema or table of that name).
             bool const call = after < text.size() && (text[after] == '(' || text[after] == '.');
