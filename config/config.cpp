@@ -330,16 +330,24 @@ private:
         problems_.push_back(config_problem{config_.source, 0, 0, std::move(key), std::move(message)});
     }
 
+    // Every such value is seconds (or a weight): above 1e9 it is a typo, and it would overflow the
+    // milliseconds and whole seconds the drivers and pools take (found by fuzz-env: timeout = 3e38).
+    static constexpr double at_most = 1e9;
+
     void non_negative(std::string const& key, double v)
     {
         if (!std::isfinite(v) || v < 0)
             add(key, fmt::format("expected {}, got {}", detail::expect_non_negative, v));
+        else if (v > at_most)
+            add(key, fmt::format("expected at most {:g}, got {:g}", at_most, v));
     }
 
     void positive(std::string const& key, double v)
     {
         if (!std::isfinite(v) || v <= 0)
             add(key, fmt::format("expected {}, got {}", detail::expect_positive, v));
+        else if (v > at_most)
+            add(key, fmt::format("expected at most {:g}, got {:g}", at_most, v));
     }
 
     // A replica shares invalid values with the primary when it inherits them: those are reported once, on

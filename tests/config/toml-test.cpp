@@ -278,6 +278,18 @@ BOOST_AUTO_TEST_CASE(duplicate_replica_names_are_an_error)
     BOOST_TEST(problem_with_key(problems, "replicas[2].name").line == 10);
 }
 
+// Found by fuzz/fuzz-env: timeout = 3e38 passed validation and overflowed the connect string's whole seconds
+// (undefined behaviour; the pools' milliseconds would too).
+BOOST_AUTO_TEST_CASE(a_number_of_seconds_above_1e9_is_an_error)
+{
+    auto const problems = toml_problems("[routing]\nsticky = 1e300\n[primary]\nhost = \"a\"\ntimeout = 3e38\n"
+                                        "[primary.pool]\nwait_timeout = 1e10\n");
+    BOOST_TEST(problem_with_key(problems, "routing.sticky").message.find("expected at most 1e+09") == 0);
+    BOOST_TEST(problem_with_key(problems, "primary.timeout").line == 5);
+    BOOST_TEST(problem_with_key(problems, "primary.pool.wait_timeout").line == 7);
+    BOOST_TEST(load_toml("[primary]\nhost = \"a\"\ntimeout = 1e9\n", "db.toml").primary.timeout == 1e9);
+}
+
 BOOST_AUTO_TEST_CASE(topology_is_static_by_default_and_discover_on_request)
 {
     auto const plain = load_toml("[primary]\nhost = \"a\"\n", "db.toml");

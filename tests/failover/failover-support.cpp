@@ -100,18 +100,6 @@ server parse_connect_string(std::string const& text, int default_port, std::stri
     return s;
 }
 
-std::string toml_string(std::string const& s)
-{
-    std::string out = "\"";
-    for (char c : s)
-    {
-        if (c == '"' || c == '\\')
-            out += '\\';
-        out += c;
-    }
-    return out + "\"";
-}
-
 std::string toml_number(double v)
 {
     std::ostringstream o;
@@ -120,20 +108,6 @@ std::string toml_number(double v)
     if (s.find_first_of(".eE") == std::string::npos)
         s += ".0";  // a float, never an integer: the loader reads these keys as numbers either way
     return s;
-}
-
-std::string toml_inline_table(std::map<std::string, std::string> const& m)
-{
-    std::string out = "{ ";
-    bool first = true;
-    for (auto const& [k, v] : m)
-    {
-        if (!first)
-            out += ", ";
-        first = false;
-        out += k + " = " + toml_string(v);
-    }
-    return out + " }";
 }
 
 // The directory the configurations go to, removed when the process ends.
@@ -152,15 +126,42 @@ struct temp_dir
     }
 };
 
+std::atomic<int> serial{0};
+
+} // namespace
+
+std::string toml_string(std::string const& s)
+{
+    std::string out = "\"";
+    for (char c : s)
+    {
+        if (c == '"' || c == '\\')
+            out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::string toml_inline_table(std::map<std::string, std::string> const& m)
+{
+    std::string out = "{ ";
+    bool first = true;
+    for (auto const& [k, v] : m)
+    {
+        if (!first)
+            out += ", ";
+        first = false;
+        out += k + " = " + toml_string(v);
+    }
+    return out + " }";
+}
+
 std::filesystem::path const& config_dir()
 {
     static temp_dir dir;
     return dir.path;
 }
 
-std::atomic<int> serial{0};
-
-} // namespace
 
 test_cluster const& cluster()
 {

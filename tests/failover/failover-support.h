@@ -15,6 +15,7 @@
 #include <soci/soci.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -103,6 +104,12 @@ struct config_spec
     std::optional<std::vector<replica_spec>> replicas;  ///< unset: real_replicas()
     std::string tag;  ///< empty: a unique one (it makes the configuration unique)
 };
+
+/// A TOML basic string ("..." with `"` and `\` escaped), and an inline table of such strings.
+std::string toml_string(std::string const& s);
+std::string toml_inline_table(std::map<std::string, std::string> const& m);
+/// The directory of this process's configuration files, removed when the process ends.
+std::filesystem::path const& config_dir();
 
 /// Writes `spec` as a TOML file in the test's temporary directory; returns its path.
 std::string write_config(config_spec const& spec);

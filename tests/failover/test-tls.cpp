@@ -98,47 +98,10 @@ struct tls_spec
     std::string user;  ///< empty: routing_tls (TLS only); "routing" accepts plain connections too
 };
 
-std::string toml_string(std::string const& s)
-{
-    std::string out = "\"";
-    for (char c : s)
-    {
-        if (c == '"' || c == '\\')
-            out += '\\';
-        out += c;
-    }
-    return out + "\"";
-}
-
-std::string toml_inline_table(std::map<std::string, std::string> const& m)
-{
-    std::string out = "{ ";
-    for (auto it = m.begin(); it != m.end(); ++it)
-        out += (it == m.begin() ? "" : ", ") + it->first + " = " + toml_string(it->second);
-    return out + " }";
-}
-
-// The configurations go to a directory of this process, removed when it ends.
-struct config_directory
-{
-    std::filesystem::path path;
-    config_directory()
-    {
-        path = std::filesystem::temp_directory_path() / ("soci-routing-tls-" + std::to_string(getpid()));
-        std::filesystem::create_directories(path);
-    }
-    ~config_directory()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-};
-
 /// Writes the configuration (as write_config() does, with a tag that makes its pools the test's own) and
 /// returns `routing://config=PATH`.
 std::string tls_uri(tls_spec const& spec)
 {
-    static config_directory const dir;
     test_cluster const& c = cluster();
     std::string const tag = unique_tag("tls");
     std::ostringstream t;
@@ -175,7 +138,7 @@ std::string tls_uri(tls_spec const& spec)
                 ch = '_';
         t << "\n[classifier]\nprimary_functions = [" << toml_string(function) << "]\n";
     }
-    std::filesystem::path const path = dir.path / (tag + ".toml");
+    std::filesystem::path const path = config_dir() / (tag + ".toml");
     std::ofstream out(path);
     out << t.str();
     out.close();
