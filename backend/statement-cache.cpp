@@ -15,7 +15,7 @@
 
 #include "soci-routing-backend.h"
 
-#include <soci/postgresql/soci-postgresql.h>
+#include "soci-internals.h"
 
 #include <libpq-fe.h>
 
@@ -37,10 +37,7 @@ std::string next_statement_name()
 
 PGconn* connection_of(soci::session& sql) noexcept
 {
-    soci::details::session_backend* b = sql.get_backend();
-    if (b == nullptr)
-        return nullptr;
-    return static_cast<soci::postgresql_session_backend*>(b)->conn_;
+    return soci_internals::pg_connection(sql);
 }
 
 } // namespace
@@ -56,7 +53,7 @@ std::shared_ptr<statement_cache> obtain_statement_cache(lease& l, endpoint_confi
     soci::details::session_backend* b = l.session().get_backend();
     if (b == nullptr || b->get_backend_name() != "postgresql")
         return nullptr;
-    if (static_cast<soci::postgresql_session_backend*>(b)->single_row_mode_)
+    if (soci_internals::pg_single_row_mode(l.session()))
         return nullptr;
     auto c = std::make_shared<statement_cache>(static_cast<std::size_t>(config.statements));
     l.attachment() = c;
@@ -189,9 +186,9 @@ bool statement_cache::prepare_on_server(soci::session& sql, statement_cache_entr
     // At most `capacity` statements on the server: the least recently used one goes (DEALLOCATE).
     if (prepared_ >= capacity_ && !evict_one(true))
         return false;
-    auto& pg = static_cast<soci::postgresql_statement_backend&>(st);
     std::string name = next_statement_name();
-    PGresult* res = PQprepare(conn, name.c_str(), pg.query_.c_str(), static_cast<int>(pg.names_.size()), nullptr);
+    PGresult* res = PQprepare(conn, name.c_str(), soci_internals::pg_server_text(st).c_str(),
+                              static_cast<int>(soci_internals::pg_parameter_count(st)), nullptr);
     ExecStatusType const status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK)
     {

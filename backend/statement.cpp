@@ -3,7 +3,7 @@
 
 #include "soci-routing-backend.h"
 
-#include <soci/postgresql/soci-postgresql.h>
+#include "soci-internals.h"
 
 #include <libpq-fe.h>
 
@@ -283,7 +283,6 @@ void routing_statement_backend::prepare_inner(bool replay_execution)
 
 void routing_statement_backend::use_statement_cache()
 {
-    auto& pg = static_cast<soci::postgresql_statement_backend&>(*inner_);
     std::shared_ptr<statement_cache_entry> e = endpoint_->cache_->lookup(endpoint_->session(), query_);
     if (!e)
         return;
@@ -291,10 +290,9 @@ void routing_statement_backend::use_statement_cache()
     ++cached_->users;
     // A text seen for the first time runs as SOCI runs it; when it comes again, it is prepared.
     if (cached_->name.empty()
-        && (cached_->runs == 0 || !endpoint_->cache_->prepare_on_server(endpoint_->session(), *cached_, pg)))
+        && (cached_->runs == 0 || !endpoint_->cache_->prepare_on_server(endpoint_->session(), *cached_, *inner_)))
         return;
-    pg.stType_ = soci::details::st_repeatable_query;
-    pg.statementName_ = cached_->name;
+    soci_internals::pg_execute_by_name(*inner_, cached_->name);
     cached_inner_ = true;
 }
 
@@ -303,9 +301,7 @@ void routing_statement_backend::release_cached() noexcept
     if (cached_inner_ && inner_)
     {
         // The name is the cache's: the inner statement's destructor must not DEALLOCATE it.
-        auto& pg = static_cast<soci::postgresql_statement_backend&>(*inner_);
-        pg.statementName_.clear();
-        pg.stType_ = soci::details::st_one_time_query;
+        soci_internals::pg_forget_name(*inner_);
     }
     cached_inner_ = false;
     if (cached_)
@@ -336,8 +332,7 @@ bool routing_statement_backend::retry_uncached(std::exception const& e)
     }
     no_cache_ = true;
     // Inside a transaction block the error aborted the transaction: it reaches the application.
-    soci::details::session_backend* b = endpoint_->session().get_backend();
-    PGconn* conn = b != nullptr ? static_cast<soci::postgresql_session_backend*>(b)->conn_ : nullptr;
+    PGconn* conn = soci_internals::pg_connection(endpoint_->session());
     if (conn == nullptr || PQtransactionStatus(conn) != PQTRANS_IDLE)
         return false;
     move_to(endpoint_, true);

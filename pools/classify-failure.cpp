@@ -3,8 +3,7 @@
 #include "pools.h"
 #include "pools-detail.h"
 
-#include <soci/mysql/soci-mysql.h>
-#include <soci/postgresql/soci-postgresql.h>
+#include "soci-internals.h"
 
 #include <libpq-fe.h>
 
@@ -24,8 +23,8 @@ bool pg_connection_bad(soci::session* inner)
     // says what it is.
     if (any == nullptr || any->get_backend_name() != "postgresql")
         return false;
-    auto* backend = static_cast<soci::postgresql_session_backend*>(any);
-    return backend->conn_ == nullptr || PQstatus(backend->conn_) != CONNECTION_OK;
+    PGconn* conn = soci_internals::pg_connection(*inner);
+    return conn == nullptr || PQstatus(conn) != CONNECTION_OK;
 }
 
 failure_class classify_sqlstate(std::string const& state)

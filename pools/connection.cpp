@@ -8,8 +8,7 @@
 #include "pools.h"
 #include "pools-detail.h"
 
-#include <soci/mysql/soci-mysql.h>
-#include <soci/postgresql/soci-postgresql.h>
+#include "soci-internals.h"
 
 #include <libpq-fe.h>
 #include <mysql.h>
@@ -24,14 +23,12 @@ namespace
 // backend class they are. (Debian's SOCI exports no typeinfo for them: dynamic_cast would not link.)
 PGconn* pg_conn(soci::session& sql) noexcept
 {
-    auto* b = static_cast<soci::postgresql_session_backend*>(sql.get_backend());
-    return b != nullptr ? b->conn_ : nullptr;
+    return soci_internals::pg_connection(sql);
 }
 
 MYSQL* my_conn(soci::session& sql) noexcept
 {
-    auto* b = static_cast<soci::mysql_session_backend*>(sql.get_backend());
-    return b != nullptr ? b->conn_ : nullptr;
+    return soci_internals::mysql_connection(sql);
 }
 
 } // namespace

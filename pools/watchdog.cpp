@@ -2,8 +2,7 @@
 
 #include "watchdog.h"
 
-#include <soci/mysql/soci-mysql.h>
-#include <soci/postgresql/soci-postgresql.h>
+#include "soci-internals.h"
 
 #include <libpq-fe.h>
 #include <mysql.h>
@@ -19,15 +18,12 @@ namespace
 
 int socket_of(soci::session& sql, driver d) noexcept
 {
-    soci::details::session_backend* any = sql.get_backend();
-    if (any == nullptr)
-        return -1;
     if (d == driver::postgresql)
     {
-        PGconn* conn = static_cast<soci::postgresql_session_backend*>(any)->conn_;
+        PGconn* conn = soci_internals::pg_connection(sql);
         return conn != nullptr ? PQsocket(conn) : -1;
     }
-    MYSQL* conn = static_cast<soci::mysql_session_backend*>(any)->conn_;
+    MYSQL* conn = soci_internals::mysql_connection(sql);
     return conn != nullptr ? static_cast<int>(mysql_get_socket(conn)) : -1;
 }
 
