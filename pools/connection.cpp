@@ -129,7 +129,7 @@ bool connection_alive(soci::session& sql, driver d) noexcept
     return conn != nullptr && mysql_ping(conn) == 0;
 }
 
-clean_result make_clean(soci::session& sql, driver d, unsigned dirt) noexcept
+clean_result make_clean(soci::session& sql, driver d, unsigned dirt, std::string const& database) noexcept
 {
     if (d == driver::postgresql)
     {
@@ -165,7 +165,14 @@ clean_result make_clean(soci::session& sql, driver d, unsigned dirt) noexcept
         // Rolls back, drops temporary tables, releases GET_LOCK and LOCK TABLES, resets session and user
         // variables, SQL prepared statements and autocommit: everything COM_CHANGE_USER does, without
         // authenticating again.
-        return mysql_reset_connection(conn) == 0 ? clean_result::reset_all : clean_result::failed;
+        if (mysql_reset_connection(conn) != 0)
+            return clean_result::failed;
+        // ... but keeps the current database: a USE is undone here. Connector/C follows the current database
+        // (session tracking), so a connection that never left its database costs no round trip.
+        if (!database.empty() && (conn->db == nullptr || database != conn->db)
+            && mysql_select_db(conn, database.c_str()) != 0)
+            return clean_result::failed;
+        return clean_result::reset_all;
     }
     if ((my_server_status(conn) & SERVER_STATUS_IN_TRANS) != 0)
         return mysql_query(conn, "ROLLBACK") == 0 ? clean_result::reset : clean_result::failed;

@@ -514,7 +514,7 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
         socket_watchdog::watch watch;
         if (dirt != dirt_none || transaction_status(*sql, d.config.drv) != server_transaction::idle)
             watch = d.watch_housekeeping(*sql);
-        detail::clean_result cleaned = detail::make_clean(*sql, d.config.drv, dirt);
+        detail::clean_result cleaned = detail::make_clean(*sql, d.config.drv, dirt, d.config.database);
         if (watch.end())
             cleaned = detail::clean_result::failed;  // cut half-way: the connection is gone
         switch (cleaned)

@@ -170,6 +170,35 @@ BOOST_AUTO_TEST_CASE(session_settings_do_not_reach_the_next_session)
     BOOST_TEST(seen == fresh);
 }
 
+// mysql_reset_connection() keeps the current database: a USE must not send the next borrower's statements to
+// another database.
+BOOST_AUTO_TEST_CASE(use_of_another_database_does_not_reach_the_next_session, *utf::precondition(mysql_only()))
+{
+    servers srv;
+    std::string const cs = pooled_cs(2, "use");
+    soci::session keeper(soci::routing, cs);  // keeps the cluster and its pools alive, as an application does
+    std::string home;
+    srv.primary << "select database()", soci::into(home);
+    long long a_connection = -1;
+    {
+        soci::session a(soci::routing, cs);
+        a << "use information_schema";
+        std::string now;
+        soci::transaction tr(a);
+        a << "select database()", soci::into(now);
+        tr.commit();
+        BOOST_TEST(now == "information_schema");  // the USE did take (else this test could not fail)
+        a_connection = primary_connection_id(a);
+    }
+    soci::session b(soci::routing, cs);
+    BOOST_TEST(primary_connection_id(b) == a_connection);  // the same server connection, lent again
+    std::string seen;
+    soci::transaction tr(b);
+    b << "select database()", soci::into(seen);
+    tr.commit();
+    BOOST_TEST(seen == home);
+}
+
 BOOST_AUTO_TEST_CASE(temporary_table_does_not_reach_the_next_session)
 {
     servers srv;
