@@ -152,7 +152,7 @@ clean_result make_clean(soci::session& sql, driver d, unsigned dirt, std::string
         }
         if ((dirt & dirt_prepared) != 0)
             return pg_exec(conn, "DISCARD ALL") ? clean_result::reset_all : clean_result::failed;
-        if ((dirt & dirt_session) != 0)
+        if ((dirt & (dirt_session | dirt_settings)) != 0)
             return pg_exec(conn, pg_reset_session) ? clean_result::reset : clean_result::failed;
         return rolled_back ? clean_result::reset : clean_result::clean;
     }

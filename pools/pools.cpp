@@ -98,13 +98,14 @@ constexpr std::size_t reason_count = static_cast<std::size_t>(reason::unknown) +
 // ---------------------------------------------------------------------------------------------- lease
 
 lease::lease(lease&& other) noexcept
-    : pool_(other.pool_), sql_(other.sql_), discard_(other.discard_), dirt_(other.dirt_),
+    : pool_(other.pool_), sql_(other.sql_), discard_(other.discard_), dirt_(other.dirt_), carried_(other.carried_),
       affinity_(other.affinity_), attachment_(std::move(other.attachment_))
 {
     other.pool_ = nullptr;
     other.sql_ = nullptr;
     other.discard_ = false;
     other.dirt_ = dirt_none;
+    other.carried_ = 0;
 }
 
 lease& lease::operator=(lease&& other) noexcept
@@ -116,12 +117,14 @@ lease& lease::operator=(lease&& other) noexcept
         sql_ = other.sql_;
         discard_ = other.discard_;
         dirt_ = other.dirt_;
+        carried_ = other.carried_;
         affinity_ = other.affinity_;
         attachment_ = std::move(other.attachment_);
         other.pool_ = nullptr;
         other.sql_ = nullptr;
         other.discard_ = false;
         other.dirt_ = dirt_none;
+        other.carried_ = 0;
     }
     return *this;
 }
@@ -134,12 +137,13 @@ lease::~lease()
 void lease::release() noexcept
 {
     if (sql_ != nullptr && pool_ != nullptr)
-        pool_->give_back(sql_, discard_, dirt_, std::move(attachment_), affinity_);
+        pool_->give_back(sql_, discard_, dirt_, std::move(attachment_), affinity_, carried_);
     attachment_.reset();
     sql_ = nullptr;
     pool_ = nullptr;
     discard_ = false;
     dirt_ = dirt_none;
+    carried_ = 0;
 }
 
 // ------------------------------------------------------------------------------------- endpoint_pool
@@ -174,6 +178,8 @@ struct endpoint_pool::impl
         clock::time_point since;
         std::shared_ptr<void> attachment;  ///< the last borrower's (lease::attachment())
         void const* affinity = nullptr;    ///< who gave it back (acquire()'s `affinity`)
+        unsigned settings = dirt_none;     ///< dirt_settings: kept for `affinity`, reset for anyone else
+        std::uint64_t carried = 0;         ///< the lease's carried() tag for those settings
     };
 
     mutable std::mutex mutex;
@@ -419,26 +425,46 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
         if (pick != d.idle.end())
         {
             bool const check = clock::now() - pick->since >= idle_check || pick->since <= d.suspect_before;
+            // Settings kept for the borrower who gave it back: theirs again as they are, anyone else's after
+            // a reset.
+            bool const own = affinity != nullptr && pick->affinity == affinity;
+            bool const reset = pick->settings != dirt_none && !own;
+            unsigned const settings = own ? pick->settings : dirt_none;
+            std::uint64_t const carried = own ? pick->carried : 0;
             std::unique_ptr<soci::session> sql = std::move(pick->sql);
             std::shared_ptr<void> attachment = std::move(pick->attachment);
             d.idle.erase(pick);  // keeps the order: the back stays the most recently given back
             soci::session* raw = sql.get();
             d.lent.emplace(raw, std::move(sql));
             d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
-            if (!check)
-                return lease(this, raw, std::move(attachment), affinity);
+            if (!check && !reset)
+                return lease(this, raw, std::move(attachment), affinity, settings, carried);
             // A connection that sat idle may have been closed by the server (restart, idle_session_timeout,
             // a load balancer's idle cut, pg_terminate_backend, KILL): checked outside the lock, replaced
-            // silently. A dead idle socket says nothing about the endpoint's health.
+            // silently. A dead idle socket says nothing about the endpoint's health. Another borrower's
+            // settings are reset there too (a failed reset closes the connection, as a dead one).
             lock.unlock();
             bool alive = false;
             {
-                socket_watchdog::watch const watch = d.watch_housekeeping(*raw);
-                alive = detail::connection_alive(*raw, d.config.drv);
+                socket_watchdog::watch watch = d.watch_housekeeping(*raw);
+                if (reset)
+                {
+                    detail::clean_result const r = detail::make_clean(*raw, d.config.drv, dirt_settings,
+                                                                      d.config.database);
+                    alive = r != detail::clean_result::failed && !watch.end();
+                    if (alive)
+                        d.resets.fetch_add(1, std::memory_order_relaxed);
+                    if (r == detail::clean_result::reset_all)
+                        attachment.reset();  // the server dropped the prepared statements it describes
+                }
+                else
+                {
+                    alive = detail::connection_alive(*raw, d.config.drv);
+                }
             }
             lock.lock();
             if (alive)
-                return lease(this, raw, std::move(attachment), affinity);
+                return lease(this, raw, std::move(attachment), affinity, settings, carried);
             d.dead_idle.fetch_add(1, std::memory_order_relaxed);
             std::unique_ptr<soci::session> dead = std::move(d.lent[raw]);
             d.lent.erase(raw);
@@ -497,10 +523,11 @@ std::string endpoint_pool::exhausted_message(std::chrono::milliseconds waited) c
 }
 
 void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, std::shared_ptr<void> attachment,
-                              void const* affinity) noexcept
+                              void const* affinity, std::uint64_t carried) noexcept
 {
     impl& d = *impl_;
     bool quarantined = false;
+    unsigned settings = dirt_none;
     {
         std::lock_guard<std::mutex> lock(d.mutex);
         if (d.lent.find(sql) == d.lent.end())
@@ -511,6 +538,13 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
     {
         // Still lent (nobody else can have it): made clean outside the lock, or closed.
         // Watched only when there is a round trip to make (a clean connection costs nothing here).
+        // Settings alone, of a borrower who may come back (affinity): kept for it (acquire() resets them for
+        // anyone else); an open transaction is still rolled back now.
+        if (dirt == dirt_settings && affinity != nullptr && carried != 0)
+        {
+            settings = dirt_settings;
+            dirt = dirt_none;
+        }
         socket_watchdog::watch watch;
         if (dirt != dirt_none || transaction_status(*sql, d.config.drv) != server_transaction::idle)
             watch = d.watch_housekeeping(*sql);
@@ -547,7 +581,8 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
         if (discard || d.quarantined)
             closing = std::move(it->second);
         else
-            d.idle.push_back({std::move(it->second), clock::now(), std::move(attachment), affinity});
+            d.idle.push_back({std::move(it->second), clock::now(), std::move(attachment), affinity, settings,
+                              settings != dirt_none ? carried : 0});
         d.lent.erase(it);
         d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
     }

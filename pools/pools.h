@@ -58,6 +58,10 @@ enum lease_dirt : unsigned
     /// SQL-level PREPARE / DEALLOCATE: PostgreSQL needs DISCARD ALL, which drops every prepared statement
     /// (the statement cache too).
     dirt_prepared = 1u << 1,
+    /// Only settings the borrower replayed (SET ..., USE db), described by its lease's carried() tag. The pool
+    /// keeps them while the connection waits for the same borrower (acquire()'s affinity), which then needs
+    /// no replay; any other borrower gets the connection reset first, as for dirt_session.
+    dirt_settings = 1u << 2,
 };
 
 /// The server's view of a connection's transaction: PostgreSQL's PQtransactionStatus, MySQL's server status
@@ -78,8 +82,9 @@ class lease
 public:
     lease() noexcept = default;
     lease(endpoint_pool* pool, soci::session* sql, std::shared_ptr<void> attachment = nullptr,
-          void const* affinity = nullptr) noexcept
-        : pool_(pool), sql_(sql), affinity_(affinity), attachment_(std::move(attachment))
+          void const* affinity = nullptr, unsigned dirt = dirt_none, std::uint64_t carried = 0) noexcept
+        : pool_(pool), sql_(sql), dirt_(dirt), carried_(carried), affinity_(affinity),
+          attachment_(std::move(attachment))
     {
     }
     lease(lease&& other) noexcept;
@@ -100,6 +105,11 @@ public:
     /// connection while the connection is idle in the pool, comes back with the next lease of the same
     /// connection, and is destroyed with the connection (closed, discarded, quarantined).
     std::shared_ptr<void>& attachment() noexcept { return attachment_; }
+    /// The borrower's tag for the settings this connection carries (dirt_settings): 0 for a clean connection.
+    /// Kept with the connection while it waits in the pool for the same borrower; any other borrower gets the
+    /// connection reset, with 0.
+    std::uint64_t carried() const noexcept { return carried_; }
+    void set_carried(std::uint64_t tag) noexcept { carried_ = tag; }
     /// Gives the connection back now (or closes it after discard()).
     void release() noexcept;
 
@@ -108,6 +118,7 @@ private:
     soci::session* sql_ = nullptr;
     bool discard_ = false;
     unsigned dirt_ = dirt_none;
+    std::uint64_t carried_ = 0;
     void const* affinity_ = nullptr;
     std::shared_ptr<void> attachment_;
 };
@@ -175,8 +186,9 @@ public:
 
     /// Called by lease. A connection comes back clean or is closed: an open transaction is rolled back, a
     /// dirty session reset (`dirt`); a connection whose clean-up fails is closed, never reused.
+    /// Only dirt_settings, from a borrower with an affinity: kept (with `carried`) for that borrower instead.
     void give_back(soci::session* sql, bool discard, unsigned dirt, std::shared_ptr<void> attachment,
-                   void const* affinity) noexcept;
+                   void const* affinity, std::uint64_t carried = 0) noexcept;
     /// The borrower `affinity` is gone (a routing session closed): its idle connections serve anyone first.
     void forget_affinity(void const* affinity) noexcept;
 

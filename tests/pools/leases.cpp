@@ -267,6 +267,106 @@ BOOST_AUTO_TEST_CASE(borrower_gets_its_own_idle_connection_back_before_the_most_
     BOOST_TEST(pool.stats().connections_open == 2);
 }
 
+namespace
+{
+
+/// A session setting that a fresh connection does not have, and how to read it.
+std::string const& set_marker()
+{
+    static std::string const s = testing_mysql() ? "set session sql_mode = 'ANSI_QUOTES'"
+                                                 : "set statement_timeout = '4321ms'";
+    return s;
+}
+
+std::string marker_value(soci::session& sql)
+{
+    std::string v;
+    sql << (testing_mysql() ? "select @@session.sql_mode" : "select current_setting('statement_timeout')"),
+        soci::into(v);
+    return v;
+}
+
+bool carries_marker(soci::session& sql)
+{
+    return marker_value(sql) == (testing_mysql() ? "ANSI_QUOTES" : "4321ms");
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(replayed_settings_wait_for_their_borrower_and_are_reset_for_anyone_else)
+{
+    routing_options options;
+    endpoint_pool pool(test_cluster(0).primary, endpoint_role::primary, options);
+    int const alice = 0, bob = 0;
+    soci::session* alices = nullptr;
+    {
+        lease a = pool.acquire(&alice);
+        BOOST_REQUIRE(a);
+        alices = &a.session();
+        a.session() << set_marker();
+        a.mark_dirty(dirt_settings);
+        a.set_carried(42);
+    }
+    std::uint64_t const resets = pool.stats().connections_reset;
+    {
+        // Alice again: her connection, as she left it, and no reset.
+        lease a = pool.acquire(&alice);
+        BOOST_REQUIRE(a);
+        BOOST_TEST(&a.session() == alices);
+        BOOST_TEST(a.carried() == 42u);
+        BOOST_TEST(a.dirt() == static_cast<unsigned>(dirt_settings));
+        BOOST_TEST(carries_marker(a.session()));
+        BOOST_TEST(pool.stats().connections_reset == resets);
+    }
+    {
+        // Bob: the same connection (the only idle one), reset first.
+        lease b = pool.acquire(&bob);
+        BOOST_REQUIRE(b);
+        BOOST_TEST(&b.session() == alices);
+        BOOST_TEST(b.carried() == 0u);
+        BOOST_TEST(b.dirt() == static_cast<unsigned>(dirt_none));
+        BOOST_TEST(!carries_marker(b.session()));
+        BOOST_TEST(pool.stats().connections_reset == resets + 1);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(replayed_settings_are_reset_for_a_borrower_without_affinity)
+{
+    routing_options options;
+    endpoint_pool pool(test_cluster(0).primary, endpoint_role::primary, options);
+    int const alice = 0;
+    {
+        lease a = pool.acquire(&alice);
+        BOOST_REQUIRE(a);
+        a.session() << set_marker();
+        a.mark_dirty(dirt_settings);
+        a.set_carried(7);
+    }
+    pool.forget_affinity(&alice);  // alice's session closed
+    lease anyone = pool.acquire();
+    BOOST_REQUIRE(anyone);
+    BOOST_TEST(anyone.carried() == 0u);
+    BOOST_TEST(!carries_marker(anyone.session()));
+}
+
+BOOST_AUTO_TEST_CASE(settings_with_other_dirt_are_reset_when_given_back)
+{
+    routing_options options;
+    endpoint_pool pool(test_cluster(0).primary, endpoint_role::primary, options);
+    int const alice = 0;
+    {
+        lease a = pool.acquire(&alice);
+        BOOST_REQUIRE(a);
+        a.session() << set_marker();
+        a.mark_dirty(dirt_settings | dirt_session);
+        a.set_carried(9);
+    }
+    lease a = pool.acquire(&alice);
+    BOOST_REQUIRE(a);
+    BOOST_TEST(a.carried() == 0u);
+    BOOST_TEST(!carries_marker(a.session()));
+}
+
 BOOST_AUTO_TEST_CASE(attachment_stays_with_its_connection_and_dies_with_it)
 {
     routing_options options;
