@@ -103,7 +103,8 @@ std::size_t session_state::index_of(endpoint_pool const* p) const noexcept
 }
 
 void session_state::note_executed(classification const& c, bool procedure, endpoint_handle& where,
-                                  char const* reason, unsigned dirt) noexcept
+                                  char const* reason, unsigned dirt, session_effect_info const* effect,
+                                  std::string const& text) noexcept
 {
     last_pool_ = where.pool_;
     last_reason_ = reason;
@@ -113,10 +114,16 @@ void session_state::note_executed(classification const& c, bool procedure, endpo
         if (in_transaction_)
             transaction_wrote_ = true;
     }
+    // Session state: a setting is recorded for replay, state of this connection pins the session to it (until
+    // removed). Without an analysis (none was needed), a session-state statement pins for good.
+    if (effect != nullptr && where.is_primary())
+        dirt = note_session_effect(*effect, text, where, dirt);
+    else if (c.pins_session)
+    {
+        opaque_pin_ = true;
+        update_pinned();
+    }
     where.lease_.mark_dirty(dirt);
-    // Session state (temporary tables, session locks, SET, ...) exists on this primary connection only.
-    if (c.pins_session)
-        pinned_ = true;
     if (where.is_primary())
         settle_primary(where, false);
 }
@@ -134,6 +141,12 @@ void session_state::note_end() noexcept
         scope_->note_write();
     in_transaction_ = false;
     transaction_wrote_ = false;
+    // MySQL SET TRANSACTION (without SESSION) was for this transaction only.
+    if (!pins_[static_cast<std::size_t>(pin_cause::next_transaction)].empty())
+    {
+        pins_[static_cast<std::size_t>(pin_cause::next_transaction)].clear();
+        update_pinned();
+    }
 }
 
 void session_state::sync_failover() noexcept
@@ -400,6 +413,8 @@ void routing_session_backend::begin()
     state_->sync_failover();
     try
     {
+        // Before BEGIN: PostgreSQL would undo settings replayed inside the transaction with its rollback.
+        state_->sync_settings(*h);
         h->session().get_backend()->begin();
     }
     catch (std::exception const& e)
@@ -470,6 +485,7 @@ bool routing_session_backend::get_next_sequence_value(soci::session&, std::strin
     std::shared_ptr<endpoint_handle> const h = state_->primary();
     try
     {
+        state_->sync_settings(*h);  // search_path names the sequence
         bool const ok = h->session().get_backend()->get_next_sequence_value(h->session(), sequence, value);
         state_->settle_primary(*h, false);
         return ok;

@@ -12,6 +12,7 @@
 #include "classifier.h"
 #include "config.h"
 #include "pools.h"
+#include "session-effect.h"
 
 #include <soci/routing/soci-routing.h>
 #include <soci/soci-backend.h>
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <array>
 #include <list>
 #include <memory>
 #include <string>
@@ -131,6 +133,15 @@ struct endpoint_handle
     }
 };
 
+/// A replayable setting of a routing session (SET, RESET x, SET NAMES, USE db, SET @v = 1): the statement as the
+/// application wrote it, replayed verbatim on every connection the session uses that does not carry it yet.
+struct recorded_setting
+{
+    std::vector<std::string> keys;  ///< session_effect_info::keys; {"*"}: RESET ALL
+    std::string text;
+    bool restores_default = false;  ///< a no-op on a connection where no earlier entry set one of `keys`
+};
+
 /// The state of one routing session. Statements keep it alive with a shared_ptr, so that a statement that
 /// outlives its session backend (session::reconnect() deletes it) still has its connection.
 ///
@@ -154,7 +165,28 @@ struct session_state
     std::size_t index_of(endpoint_pool const* p) const noexcept;
     /// Bookkeeping after a statement ran: transaction, pin, read-after-write window, last endpoint.
     void note_executed(classification const& c, bool procedure, endpoint_handle& where, char const* reason,
-                       unsigned dirt) noexcept;
+                       unsigned dirt, session_effect_info const* effect, std::string const& text) noexcept;
+    /// Brings connection `h` to the session's settings (replays what it does not carry; nothing when its lease's
+    /// carried() tag is the session's). Throws the server's error when a replayed statement fails; the
+    /// connection is then left to be reset when it goes back.
+    void sync_settings(endpoint_handle& h);
+    /// The primary's connection for a statement (primary()), brought to the session's settings. A replay the
+    /// primary refuses throws its error, naming the primary.
+    std::shared_ptr<endpoint_handle> synced_primary();
+    /// sync_settings() on replica connection `h`; false when the replica refused a setting (counted and
+    /// reported on it, and the replica not used again until the settings change).
+    bool try_sync_replica(endpoint_handle& h) noexcept;
+    /// What a session-state statement that ran on the primary connection `where` did: records a setting,
+    /// pins or unpins. Returns the lease dirt to use instead of the statement's own (dirt_settings for a
+    /// setting, else `dirt`).
+    unsigned note_session_effect(session_effect_info const& e, std::string const& text, endpoint_handle& where,
+                                 unsigned dirt) noexcept;
+    /// The settings changed: a new tag (never 0), so that every connection replays them.
+    void bump_settings() noexcept;
+    /// Recomputes pinned_ from the causes.
+    void update_pinned() noexcept;
+    /// The causes that pin the session now ("temp_table", "opaque", ...), for messages and tests.
+    std::string pin_causes() const;
     void note_begin() noexcept;
     void note_end() noexcept;
     /// Passes the application's failover callback on to the primary's driver session.
@@ -201,7 +233,20 @@ struct session_state
 
     bool in_transaction_ = false;
     bool transaction_wrote_ = false;
-    bool pinned_ = false;
+    bool pinned_ = false;  ///< opaque_pin_ or any pin object: the primary connection is held, reads go there
+    /// Replayable settings, in order (collapsed: a later setting of the same keys replaces earlier ones).
+    std::vector<recorded_setting> settings_;
+    /// The settings' tag (this session's id and the settings' version); 0 while the session has set nothing.
+    std::uint64_t settings_tag_ = 0;
+    std::uint64_t settings_id_ = 0;    ///< unique per session state (the high half of its tags); set with the first setting
+    std::uint64_t settings_version_ = 0;
+    /// Replicas (bit i: replica i) where replaying settings_tag_'s settings failed: not used until they change.
+    std::uint64_t replay_failed_ = 0;
+    std::uint64_t replay_failed_tag_ = 0;
+    /// Pinned state by cause (pin_cause): the objects created (a multiset: an advisory lock taken twice is
+    /// released twice); "" for a cause without names (LOCK TABLES, SET TRANSACTION).
+    std::array<std::vector<std::string>, static_cast<std::size_t>(pin_cause::count_)> pins_;
+    bool opaque_pin_ = false;  ///< session state that cannot be followed: pinned for the session's life
     int force_primary_ = 0;
     int force_replica_ = 0;
     endpoint_pool const* last_pool_ = nullptr;
@@ -363,6 +408,8 @@ private:
     bool procedure_ = false;
     bool primary_only_ = false;
     unsigned dirt_ = dirt_none;    ///< what running query_ does to the server session (lease_dirt)
+    bool has_effect_ = false;      ///< query_ may create or remove session state: effect_ says how
+    session_effect_info effect_;
     bool described_ = false;       ///< prepare_for_describe ran the query of the execution under way
     bool cacheable_ = false;       ///< a PostgreSQL one-time DML query: may use the statement cache
     bool no_cache_ = false;        ///< a cached statement failed: this statement runs uncached

@@ -155,24 +155,33 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
                                        + " broke during it, and the server rolled it back.");
         }
         reason = d.reason;
-        return state_->primary();
+        return state_->synced_primary();
     }
+
+    // Replicas where the session's settings could not be replayed are not used until the settings change.
+    std::uint64_t const refused = state_->replay_failed_tag_ == state_->settings_tag_ ? state_->replay_failed_ : 0;
 
     // A replica: keep the one the inner statement is on while it stays usable (no re-preparation, and a
     // once statement prepared on a replica runs there).
-    if (endpoint_ && !endpoint_->is_primary() && !endpoint_->broken_ && endpoint_->pool_->usable())
+    if (endpoint_ && !endpoint_->is_primary() && !endpoint_->broken_ && endpoint_->pool_->usable()
+        && (refused & (std::uint64_t(1) << (endpoint_->replica_index_ & 63))) == 0)
     {
-        reason = d.reason;
-        return endpoint_;
+        if (state_->try_sync_replica(*endpoint_))
+        {
+            reason = d.reason;
+            return endpoint_;
+        }
     }
 
     // A replica that failed to connect for this statement's prepare is not tried again for its execution:
     // one read pays one connect timeout at most.
-    std::uint64_t exclude = failed_replicas_;
+    std::uint64_t exclude = failed_replicas_ | refused | (state_->replay_failed_tag_ == state_->settings_tag_
+                                                              ? state_->replay_failed_ : 0);
     if (failed_replicas_ != 0)
         facts.replica_failed = true;
     std::string failures;
     endpoint_pool* first_failed = nullptr;
+    bool replay_refused = false;
     cluster& c = *state_->cluster_;
     for (std::size_t attempt = 0; attempt <= c.replica_count(); ++attempt)
     {
@@ -183,6 +192,14 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
         try
         {
             std::shared_ptr<endpoint_handle> h = state_->replica_handle(index);
+            if (!state_->try_sync_replica(*h))
+            {
+                // The replica refused the session's settings (counted and reported on it): another one, else
+                // the primary, which has them.
+                exclude |= std::uint64_t(1) << (index & 63);
+                replay_refused = true;
+                continue;
+            }
             reason = d.reason;
             return h;
         }
@@ -199,6 +216,8 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
             facts.replica_failed = true;
         }
     }
+    if (replay_refused)
+        facts.replica_failed = true;
     if (!facts.replica_failed)
         facts.replica_unavailable = true;
     d = route(class_, facts);
@@ -210,8 +229,8 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     }
     if (first_failed != nullptr)
         count_fallback(*first_failed);
-    reason = d.reason;
-    return state_->primary();
+    reason = replay_refused && first_failed == nullptr ? "replay_failed" : d.reason;
+    return state_->synced_primary();
 }
 
 template <typename F>
@@ -410,7 +429,7 @@ void routing_statement_backend::recover_or_rethrow(std::exception const& e, bool
     }
     count_fallback(pool);
     reason_ = d.reason;
-    std::shared_ptr<endpoint_handle> primary = state_->primary();
+    std::shared_ptr<endpoint_handle> primary = state_->synced_primary();
     try
     {
         move_to(primary, replay_execution);
@@ -433,6 +452,11 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     drop_inner();
     no_cache_ = false;
     dirt_ = dirt_of(class_, procedure_, query_);
+    // What a session-state statement does (a setting to replay, state that pins or unpins), and what may
+    // remove pinned state though it is no session-state statement itself (DROP TABLE of a temporary table).
+    has_effect_ = class_.pins_session || class_.kind == statement_kind::session_state
+        || first_word(query_) == "drop";
+    effect_ = has_effect_ ? session_effect(query_, state_->dialect_, class_) : session_effect_info{};
     cacheable_ = type_ == soci::details::st_one_time_query && state_->driver_ == driver::postgresql && !procedure_
         && !class_.pins_session && !class_.begins_transaction && !class_.ends_transaction
         && class_.why != reason::multi_statement && class_.why != reason::unknown && is_cacheable_text(query_);
@@ -510,7 +534,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
             throw;
         }
         note_cache_effects();
-        state_->note_executed(class_, procedure_, *endpoint_, reason_, dirt_);
+        state_->note_executed(class_, procedure_, *endpoint_, reason_, dirt_, has_effect_ ? &effect_ : nullptr, query_);
         finish_execution();
         return r;
     }
@@ -519,7 +543,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
     if (!endpoint_->is_primary())
         endpoint_->pool_->record_success();
     note_cache_effects();
-    state_->note_executed(class_, procedure_, *endpoint_, reason_, dirt_);
+    state_->note_executed(class_, procedure_, *endpoint_, reason_, dirt_, has_effect_ ? &effect_ : nullptr, query_);
     finish_execution();
     return r;
 }

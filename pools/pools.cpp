@@ -215,6 +215,8 @@ struct endpoint_pool::impl
     std::atomic<std::uint64_t> statements{0};
     std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
     std::atomic<std::uint64_t> fallbacks{0};
+    std::atomic<std::uint64_t> replays{0};
+    std::atomic<std::uint64_t> replay_failures{0};
     std::uint64_t failures = 0;
     std::uint64_t quarantines = 0;
 
@@ -803,6 +805,24 @@ void endpoint_pool::record_fallback() noexcept
     impl_->fallbacks.fetch_add(1, std::memory_order_relaxed);
 }
 
+void endpoint_pool::record_replay() noexcept
+{
+    impl_->replays.fetch_add(1, std::memory_order_relaxed);
+}
+
+void endpoint_pool::record_replay_failure(std::string const& message) noexcept
+{
+    impl_->replay_failures.fetch_add(1, std::memory_order_relaxed);
+    try
+    {
+        std::lock_guard<std::mutex> lock(impl_->mutex);
+        impl_->last_error = message;
+    }
+    catch (...)
+    {
+    }
+}
+
 void endpoint_pool::set_lag(double seconds, bool lagging) noexcept
 {
     std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -825,6 +845,8 @@ soci::routing_endpoint_stats endpoint_pool::stats() const
             s.by_reason[to_string(static_cast<reason>(i))] = n;
     }
     s.fallbacks = d.fallbacks.load(std::memory_order_relaxed);
+    s.settings_replays = d.replays.load(std::memory_order_relaxed);
+    s.settings_replay_failures = d.replay_failures.load(std::memory_order_relaxed);
     s.connections_replaced = d.dead_idle.load(std::memory_order_relaxed);
     s.connections_reset = d.resets.load(std::memory_order_relaxed);
 

@@ -181,6 +181,10 @@ public:
     void record_failure(failure_class what, std::string const& message) noexcept;  ///< message: redacted
     void record_routed(reason why) noexcept;
     void record_fallback() noexcept;
+    /// A connection of this endpoint was brought to a routing session's settings (replayed SETs).
+    void record_replay() noexcept;
+    /// The server refused a replayed setting (`message`: redacted); no health failure of the endpoint.
+    void record_replay_failure(std::string const& message) noexcept;
 
     soci::routing_endpoint_stats stats() const;
 

@@ -94,6 +94,8 @@ std::string routing_stats::to_json() const
         for (auto const& r : e.by_reason)
             j["by_reason"][r.first] = r.second;
         j["fallbacks"] = e.fallbacks;
+        j["settings_replays"] = e.settings_replays;
+        j["settings_replay_failures"] = e.settings_replay_failures;
         j["failures"] = e.failures;
         j["quarantines"] = e.quarantines;
         j["connections_replaced"] = e.connections_replaced;
@@ -148,6 +150,17 @@ std::string routing_stats::to_prometheus() const
            "Connections given back with session state (transaction, settings, temporary tables, locks), reset.");
     for (auto const& e : endpoints)
         out += fmt::format("soci_routing_connections_reset_total{{{}}} {}\n", labels(e), e.connections_reset);
+
+    family("soci_routing_settings_replays_total", "counter",
+           "Connections brought to a routing session's settings (SET, USE, ...) before its statement ran.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_settings_replays_total{{{}}} {}\n", labels(e), e.settings_replays);
+
+    family("soci_routing_settings_replay_failures_total", "counter",
+           "Replayed settings the server refused (the statement ran elsewhere).");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_settings_replay_failures_total{{{}}} {}\n", labels(e),
+                           e.settings_replay_failures);
 
     family("soci_routing_fallbacks_total", "counter", "Replica reads retried on the primary.");
     for (auto const& e : endpoints)

@@ -79,6 +79,10 @@ struct SOCI_ROUTING_DECL routing_endpoint_stats
     /// Connections given back with server session state (an open transaction, settings, temporary tables,
     /// locks) that the pool rolled back or reset before lending them again.
     std::uint64_t connections_reset = 0;
+    /// Connections brought to a routing session's settings (SET, USE, ...) before one of its statements ran.
+    std::uint64_t settings_replays = 0;
+    /// Replays that the server refused (the read went to another endpoint; the error is last_error).
+    std::uint64_t settings_replay_failures = 0;
     std::string last_error;       ///< redacted
     /// Times the role of this endpoint changed (topology = "discover": promoted, demoted, fenced).
     std::uint64_t role_changes = 0;
