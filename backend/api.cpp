@@ -37,6 +37,43 @@ std::shared_ptr<routing_scope> routing_backend_factory::get_scope(session& sql) 
     return require_routing_backend(sql).state()->scope_;
 }
 
+void routing_backend_factory::begin_read_only(session& sql) const
+{
+    bool const mysql = require_routing_backend(sql).state()->driver_ == soci_routing::driver::mysql;
+    sql << (mysql ? "START TRANSACTION READ ONLY" : "BEGIN READ ONLY");
+}
+
+routing_read_only_transaction::routing_read_only_transaction(session& sql) : sql_(sql)
+{
+    routing.begin_read_only(sql_);
+}
+
+routing_read_only_transaction::~routing_read_only_transaction()
+{
+    if (!active_)
+        return;
+    try
+    {
+        sql_.rollback();
+    }
+    catch (...)
+    {
+        // As soci::transaction: a destructor does not throw.
+    }
+}
+
+void routing_read_only_transaction::commit()
+{
+    active_ = false;
+    sql_.commit();
+}
+
+void routing_read_only_transaction::rollback()
+{
+    active_ = false;
+    sql_.rollback();
+}
+
 routing_use_primary routing_backend_factory::use_primary(session& sql) const
 {
     return routing_use_primary(sql);

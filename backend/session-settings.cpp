@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 
 namespace soci_routing
 {
@@ -53,8 +54,34 @@ bool covers(recorded_setting const& later, recorded_setting const& earlier)
 
 } // namespace
 
+namespace
+{
+
+bool mentions_serializable(std::string const& text)
+{
+    std::string lower(text);
+    for (char& c : lower)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower.find("serializable") != std::string::npos;
+}
+
+} // namespace
+
 void session_state::bump_settings() noexcept
 {
+    // The last entry that sets the default isolation decides (RESET ALL resets it).
+    serializable_settings_ = false;
+    if (dialect_ == dialect::postgresql)
+    {
+        for (recorded_setting const& s : settings_)
+        {
+            if (has_key(s.keys, "*"))
+                serializable_settings_ = false;
+            else if (has_key(s.keys, "default_transaction_isolation")
+                     || has_key(s.keys, "default_transaction_characteristics"))
+                serializable_settings_ = !s.restores_default && mentions_serializable(s.text);
+        }
+    }
     if (settings_id_ == 0)
         settings_id_ = next_settings_id() | 0x1;  // never 0: tags stay above unknown_settings
     ++settings_version_;
@@ -94,6 +121,9 @@ void session_state::sync_settings(endpoint_handle& h)
     // nothing: not sent. Otherwise the whole history runs in order on top of what the connection has (a later
     // setting of a variable wins, a RESET entry undoes an older version's value).
     bool const clean = carried == 0;
+    if (serializable_settings_ && !h.is_primary())
+        throw soci::soci_error("a hot standby cannot run SERIALIZABLE transactions, and the session made them its "
+                               "default (default_transaction_isolation): its reads run on the primary");
     // Until the replay has succeeded, the connection's settings are unknown: a later sync replays everything
     // on top, and the pool resets it for anyone else.
     h.lease_.set_carried(unknown_settings);

@@ -409,6 +409,9 @@ bool routing_session_backend::is_connected()
 
 void routing_session_backend::begin()
 {
+    if (state_->replica_txn_)
+        throw soci::soci_error("Cannot begin a transaction: a read-only transaction is open on "
+                               + state_->replica_txn_->pool_->describe() + ".");
     std::shared_ptr<endpoint_handle> const h = state_->primary();
     state_->sync_failover();
     try
@@ -426,8 +429,46 @@ void routing_session_backend::begin()
     state_->settle_primary(*h, false);
 }
 
+namespace
+{
+
+/// Ends the session's read-only transaction on its replica with `end` (the driver's commit or rollback).
+template <typename End>
+void end_on_replica(session_state& st, char const* what, End end)
+{
+    std::shared_ptr<endpoint_handle> const h = st.replica_txn_;
+    st.end_replica_transaction();
+    if (h->broken_)
+    {
+        if (std::string(what) == "rollback")
+            return;  // the server rolled it back with the connection
+        throw soci::soci_error("Cannot commit the read-only transaction: the connection to " + h->pool_->describe()
+                               + " broke during it.");
+    }
+    try
+    {
+        end(*h->session().get_backend());
+        st.last_pool_ = h->pool_;
+        st.last_reason_ = "read_only_transaction";
+    }
+    catch (std::exception const& e)
+    {
+        if (classify_failure(e, st.driver_, &h->session()) == failure_class::connection)
+            h->discard();
+        add_context(e, "on " + h->pool_->describe() + " (read-only transaction)");
+        throw;
+    }
+}
+
+} // namespace
+
 void routing_session_backend::commit()
 {
+    if (state_->replica_txn_)
+    {
+        end_on_replica(*state_, "commit", [](soci::details::session_backend& b) { b.commit(); });
+        return;
+    }
     std::shared_ptr<endpoint_handle> const h = state_->primary();
     if (h->broken_ && state_->in_transaction_)
     {
@@ -456,6 +497,11 @@ void routing_session_backend::commit()
 
 void routing_session_backend::rollback()
 {
+    if (state_->replica_txn_)
+    {
+        end_on_replica(*state_, "rollback", [](soci::details::session_backend& b) { b.rollback(); });
+        return;
+    }
     // Whatever the outcome, a rolled-back write changed nothing to read back.
     state_->transaction_wrote_ = false;
     std::shared_ptr<endpoint_handle> const h = state_->current_primary();

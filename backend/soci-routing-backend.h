@@ -13,6 +13,7 @@
 #include "config.h"
 #include "pools.h"
 #include "session-effect.h"
+#include "transaction-mode.h"
 
 #include <soci/routing/soci-routing.h>
 #include <soci/soci-backend.h>
@@ -240,6 +241,9 @@ struct session_state
     std::uint64_t settings_tag_ = 0;
     std::uint64_t settings_id_ = 0;    ///< unique per session state (the high half of its tags); set with the first setting
     std::uint64_t settings_version_ = 0;
+    /// PostgreSQL: the settings make transactions SERIALIZABLE, which a hot standby refuses (at the first
+    /// statement): replicas cannot serve the session, as if they had refused the settings.
+    bool serializable_settings_ = false;
     /// Replicas (bit i: replica i) where replaying settings_tag_'s settings failed: not used until they change.
     std::uint64_t replay_failed_ = 0;
     std::uint64_t replay_failed_tag_ = 0;
@@ -247,6 +251,18 @@ struct session_state
     /// released twice); "" for a cause without names (LOCK TABLES, SET TRANSACTION).
     std::array<std::vector<std::string>, static_cast<std::size_t>(pin_cause::count_)> pins_;
     bool opaque_pin_ = false;  ///< session state that cannot be followed: pinned for the session's life
+
+    /// A read-only transaction (BEGIN READ ONLY, START TRANSACTION READ ONLY) runs on this replica connection:
+    /// every statement goes there until it ends.
+    std::shared_ptr<endpoint_handle> replica_txn_;
+    std::string replica_txn_begin_;       ///< the statement that began it (run on the primary if it moves)
+    bool replica_txn_answered_ = false;   ///< a statement of it succeeded: its rows may have reached the application
+    void end_replica_transaction() noexcept
+    {
+        replica_txn_.reset();
+        replica_txn_begin_.clear();
+        replica_txn_answered_ = false;
+    }
     int force_primary_ = 0;
     int force_replica_ = 0;
     endpoint_pool const* last_pool_ = nullptr;
@@ -399,6 +415,14 @@ private:
     /// After a successful execution: counts an uncached run of a cacheable text; DISCARD ALL / DEALLOCATE ALL
     /// empty the connection's cache.
     void note_cache_effects() noexcept;
+    /// After a successful execution: a read-only transaction began on a replica, went on, or ended there.
+    void note_replica_transaction() noexcept;
+    /// The statement runs inside the session's read-only transaction on a replica: its connection.
+    std::shared_ptr<endpoint_handle> in_replica_transaction(char const*& reason);
+    /// A statement of the read-only transaction on a replica failed with `e` (from a catch block): before any
+    /// statement of it succeeded, the transaction moves to the primary (returns, the statement moved there);
+    /// else the error reaches the application (throws).
+    void replica_transaction_failed(std::exception const& e, bool replay_execution);
 
     std::shared_ptr<session_state> state_;
     std::string query_;
@@ -408,6 +432,7 @@ private:
     bool procedure_ = false;
     bool primary_only_ = false;
     unsigned dirt_ = dirt_none;    ///< what running query_ does to the server session (lease_dirt)
+    bool read_only_begin_ = false; ///< query_ begins a read-only transaction a replica can run
     bool has_effect_ = false;      ///< query_ may create or remove session state: effect_ says how
     session_effect_info effect_;
     bool described_ = false;       ///< prepare_for_describe ran the query of the execution under way

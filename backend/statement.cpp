@@ -134,12 +134,51 @@ void routing_statement_backend::detach(routing_element* e) noexcept
         elements_.erase(it);
 }
 
+std::shared_ptr<endpoint_handle> routing_statement_backend::in_replica_transaction(char const*& reason)
+{
+    std::shared_ptr<endpoint_handle> const h = state_->replica_txn_;
+    if (h->broken_)
+    {
+        // The connection broke after the transaction had answered: it is lost, and says so until it is ended.
+        std::string const where = h->pool_->describe();
+        if (!class_.ends_transaction)
+            throw soci::soci_error("The read-only transaction on " + where
+                                   + " was lost with its connection: end it (ROLLBACK) and run it again.");
+        state_->end_replica_transaction();
+        std::string const w = first_word(query_);
+        if (w != "rollback" && w != "abort")
+            throw soci::soci_error("Cannot end the read-only transaction: the connection to " + where
+                                   + " broke during it.");
+        reason = "read_only_transaction";
+        return state_->synced_primary();  // a ROLLBACK with no transaction: harmless
+    }
+    // Session state set inside the transaction would stay on that replica connection, out of the session's
+    // reach (SET LOCAL and the like, which end with the transaction, are fine).
+    if (has_effect_ && effect_.kind != effect_kind::none)
+        throw soci::soci_error("\"" + query_ + "\" changes session state inside a read-only transaction, which runs on "
+                               + h->pool_->describe() + ": run it before the transaction begins.");
+    reason = "read_only_transaction";
+    return h;
+}
+
 std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& reason)
 {
-    route_state facts = state_->facts(class_);
+    if (state_->replica_txn_)
+        return in_replica_transaction(reason);
+    // BEGIN READ ONLY outside a transaction: routed as a read (a replica, unless the session's state wants the
+    // primary: pinned, use_primary, read-your-writes); the transaction then stays where it began.
+    classification routed = class_;
+    bool const read_only_begin = read_only_begin_ && !state_->in_transaction_;
+    if (read_only_begin)
+    {
+        routed.where = target::replica;
+        routed.kind = statement_kind::read;
+        routed.why = reason::select;
+    }
+    route_state facts = state_->facts(routed);
     facts.primary_only_exchange = primary_only_;
     facts.procedure = procedure_;
-    route_decision d = route(class_, facts);
+    route_decision d = route(routed, facts);
     if (d.target == route_target::primary)
     {
         std::shared_ptr<endpoint_handle> const p = state_->current_primary();
@@ -168,20 +207,19 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     {
         if (state_->try_sync_replica(*endpoint_))
         {
-            reason = d.reason;
+            reason = read_only_begin ? "read_only_transaction" : d.reason;
             return endpoint_;
         }
     }
 
     // A replica that failed to connect for this statement's prepare is not tried again for its execution:
     // one read pays one connect timeout at most.
-    std::uint64_t exclude = failed_replicas_ | refused | (state_->replay_failed_tag_ == state_->settings_tag_
-                                                              ? state_->replay_failed_ : 0);
+    std::uint64_t exclude = failed_replicas_ | refused;
     if (failed_replicas_ != 0)
         facts.replica_failed = true;
     std::string failures;
     endpoint_pool* first_failed = nullptr;
-    bool replay_refused = false;
+    bool replay_refused = refused != 0;  // the session's settings keep some replicas out
     cluster& c = *state_->cluster_;
     for (std::size_t attempt = 0; attempt <= c.replica_count(); ++attempt)
     {
@@ -200,7 +238,7 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
                 replay_refused = true;
                 continue;
             }
-            reason = d.reason;
+            reason = read_only_begin ? "read_only_transaction" : d.reason;
             return h;
         }
         catch (std::exception const& e)
@@ -220,7 +258,7 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
         facts.replica_failed = true;
     if (!facts.replica_failed)
         facts.replica_unavailable = true;
-    d = route(class_, facts);
+    d = route(routed, facts);
     if (d.target == route_target::none)
     {
         if (failures.empty())
@@ -401,6 +439,11 @@ void routing_statement_backend::recover_or_rethrow(std::exception const& e, bool
         }
         throw;
     }
+    if (state_->replica_txn_ && endpoint_ == state_->replica_txn_)
+    {
+        replica_transaction_failed(e, replay_execution);
+        return;
+    }
     endpoint_pool& pool = *endpoint_->pool_;
     failure_class const fc = classify_failure(e, state_->driver_, &endpoint_->session());
     if (fc == failure_class::statement)
@@ -441,6 +484,74 @@ void routing_statement_backend::recover_or_rethrow(std::exception const& e, bool
     }
 }
 
+void routing_statement_backend::replica_transaction_failed(std::exception const& e, bool replay_execution)
+{
+    endpoint_pool& pool = *endpoint_->pool_;
+    failure_class const fc = classify_failure(e, state_->driver_, &endpoint_->session());
+    // The server's answer to the statement (a write refused in a read-only transaction, a syntax error): the
+    // application's, as on the primary.
+    if (fc == failure_class::statement)
+    {
+        add_context(e, "on " + pool.describe() + " (read-only transaction)");
+        throw;
+    }
+    pool.record_failure(fc, redact(e.what()));
+    if (fc == failure_class::connection)
+        endpoint_->discard();
+    if (state_->replica_txn_answered_ || class_.ends_transaction)
+    {
+        // Rows of the transaction may have reached the application: it cannot go on elsewhere unnoticed.
+        add_context(e, "on " + pool.describe() + " (read-only transaction)");
+        throw;
+    }
+    // Nothing of it has answered yet: it begins again on the primary, and this statement runs there.
+    std::string const begin = state_->replica_txn_begin_;
+    if (fc != failure_class::connection)
+        state_->forget_replica(*endpoint_);  // its transaction is abandoned: the pool rolls it back
+    state_->end_replica_transaction();
+    count_fallback(pool);
+    reason_ = "fallback";
+    std::shared_ptr<endpoint_handle> primary = state_->synced_primary();
+    try
+    {
+        primary->session() << begin;
+        state_->settle_primary(*primary, false);
+        move_to(primary, replay_execution);
+    }
+    catch (std::exception const& e2)
+    {
+        state_->primary_failed(*primary, e2);
+        state_->settle_primary(*primary, true);
+        throw;
+    }
+}
+
+void routing_statement_backend::note_replica_transaction() noexcept
+{
+    if (endpoint_->is_primary())
+        return;
+    if (read_only_begin_ && !state_->replica_txn_)
+    {
+        state_->replica_txn_ = endpoint_;
+        state_->replica_txn_answered_ = false;
+        try
+        {
+            state_->replica_txn_begin_ = query_;
+        }
+        catch (...)
+        {
+            state_->replica_txn_begin_.clear();
+        }
+        return;
+    }
+    if (state_->replica_txn_ != endpoint_)
+        return;
+    if (class_.ends_transaction)
+        state_->end_replica_transaction();
+    else
+        state_->replica_txn_answered_ = true;
+}
+
 void routing_statement_backend::prepare(std::string const& query, soci::details::statement_type type)
 {
     query_ = query;
@@ -454,8 +565,17 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     dirt_ = dirt_of(class_, procedure_, query_);
     // What a session-state statement does (a setting to replay, state that pins or unpins), and what may
     // remove pinned state though it is no session-state statement itself (DROP TABLE of a temporary table).
-    has_effect_ = class_.pins_session || class_.kind == statement_kind::session_state
-        || first_word(query_) == "drop";
+    read_only_begin_ = false;
+    if (class_.begins_transaction)
+    {
+        transaction_mode const m = transaction_mode_of(query_, state_->dialect_);
+        // A hot standby refuses SERIALIZABLE: such a transaction runs on the primary.
+        read_only_begin_ = m.starts && m.read_only && !(m.serializable && state_->dialect_ == dialect::postgresql);
+    }
+    // (MySQL's SET TRANSACTION is transaction control to the classifier, and session state here.)
+    std::string const word = first_word(query_);
+    has_effect_ = class_.pins_session || class_.kind == statement_kind::session_state || word == "drop"
+        || word == "set";
     effect_ = has_effect_ ? session_effect(query_, state_->dialect_, class_) : session_effect_info{};
     cacheable_ = type_ == soci::details::st_one_time_query && state_->driver_ == driver::postgresql && !procedure_
         && !class_.pins_session && !class_.begins_transaction && !class_.ends_transaction
@@ -535,6 +655,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
         }
         note_cache_effects();
         state_->note_executed(class_, procedure_, *endpoint_, reason_, dirt_, has_effect_ ? &effect_ : nullptr, query_);
+        note_replica_transaction();
         finish_execution();
         return r;
     }
@@ -544,6 +665,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
         endpoint_->pool_->record_success();
     note_cache_effects();
     state_->note_executed(class_, procedure_, *endpoint_, reason_, dirt_, has_effect_ ? &effect_ : nullptr, query_);
+    note_replica_transaction();
     finish_execution();
     return r;
 }
@@ -636,6 +758,8 @@ int routing_statement_backend::prepare_for_describe()
     // A row or rowset read ran here: a replica (a probe of a quarantined one, too) has answered.
     if (!endpoint_->is_primary())
         endpoint_->pool_->record_success();
+    if (state_->replica_txn_ && state_->replica_txn_ == endpoint_)
+        state_->replica_txn_answered_ = true;
     described_ = true;
     return n;
 }

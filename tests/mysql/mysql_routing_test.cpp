@@ -512,7 +512,8 @@ BOOST_AUTO_TEST_CASE(prepared_read_is_rerouted_by_a_write_between_executes)
 
 BOOST_AUTO_TEST_CASE(raw_transaction_statements_keep_the_session_on_primary_until_it_ends)
 {
-    char const* const begins[] = {"BEGIN", "BEGIN WORK", "START TRANSACTION", "start transaction read only",
+    // (START TRANSACTION READ ONLY runs on a replica: tests/routing/test-read-only-transactions.cpp.)
+    char const* const begins[] = {"BEGIN", "BEGIN WORK", "START TRANSACTION", "start transaction read write",
                                   "START TRANSACTION WITH CONSISTENT SNAPSHOT"};
     char const* const ends[] = {"COMMIT", "ROLLBACK", "COMMIT WORK", "ROLLBACK WORK", "commit"};
     for (std::size_t i = 0; i < sizeof begins / sizeof begins[0]; ++i)
@@ -583,12 +584,12 @@ BOOST_AUTO_TEST_CASE(soci_transaction_keeps_the_session_on_primary_until_commit_
     BOOST_TEST(count_on_primary(rolled_back) == 0);
 }
 
-BOOST_AUTO_TEST_CASE(set_pins_session_to_primary)
+BOOST_AUTO_TEST_CASE(set_runs_on_primary_and_is_replayed_except_what_cannot_be)
 {
-    char const* const sets[] = {"SET @soci_routing_marker = 4242", "SET SESSION sql_mode = 'ANSI_QUOTES'",
-                                "SET NAMES utf8mb4", "SET autocommit = 0",
-                                "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE"};
-    for (char const* set : sets)
+    // Replayed on the replica: reads stay there.
+    char const* const replayed[] = {"SET @soci_routing_marker = 4242", "SET SESSION sql_mode = 'ANSI_QUOTES'",
+                                    "SET NAMES utf8mb4", "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE"};
+    for (char const* set : replayed)
     {
         BOOST_TEST_CONTEXT(set)
         {
@@ -596,31 +597,45 @@ BOOST_AUTO_TEST_CASE(set_pins_session_to_primary)
             BOOST_TEST(port(sql) == replica_port());
             sql << set;
             BOOST_TEST(where(sql) == "primary");
+            BOOST_TEST(port(sql) == replica_port());
+        }
+    }
+    // Not replayable (it changes what a transaction is): pinned for good.
+    char const* const pinning[] = {"SET autocommit = 0", "SELECT 4242 INTO @soci_routing_marker"};
+    for (char const* set : pinning)
+    {
+        BOOST_TEST_CONTEXT(set)
+        {
+            soci::session sql(routed_no_sticky());
+            sql << set;
+            BOOST_TEST(where(sql) == "primary");
             BOOST_TEST(port(sql) == primary_port());
             std::this_thread::sleep_for(50ms);
             BOOST_TEST(port(sql) == primary_port());  // pinned: not a window
+            BOOST_TEST(why(sql) == "pinned");
         }
     }
 
-    // and the state set is the state read
+    // and the state set is the state read, on the replica
     soci::session sql(routed_no_sticky());
     sql << "SET @soci_routing_marker = 4242";
     int marker = 0;
     int p = 0;
     soci::indicator ind = soci::i_null;
     sql << "SELECT @soci_routing_marker, @@port", soci::into(marker, ind), soci::into(p);
-    BOOST_TEST(p == primary_port());
+    BOOST_TEST(p == replica_port());
     BOOST_TEST((ind == soci::i_ok && marker == 4242));
 
-    soci::session other(routed_no_sticky());  // the pin is this session's, not the cluster's
-    BOOST_TEST(port(other) == replica_port());
+    soci::session other(routed_no_sticky());  // the setting is this session's, not the cluster's
+    other << "SELECT @soci_routing_marker", soci::into(marker, ind);
+    BOOST_TEST(ind == soci::i_null);
 }
 
 // session::reconnect(): as with SOCI's mysql backend, a new connection, without the old one's state.
 BOOST_AUTO_TEST_CASE(reconnect_drops_the_session_state_and_its_pin)
 {
     soci::session sql(routed_no_sticky());
-    sql << "SET @soci_routing_before_reconnect = 1";
+    sql << "SELECT 1 INTO @soci_routing_before_reconnect";  // assigned by a query: pins
     long long before_id = 0;
     sql << "SELECT CONNECTION_ID()", soci::into(before_id);
     BOOST_TEST(port(sql) == primary_port());  // pinned
@@ -689,7 +704,7 @@ BOOST_AUTO_TEST_CASE(use_replica_guard_does_not_override_a_transaction_or_a_pin)
         BOOST_TEST(port(sql) == primary_port());
         tr.commit();
     }
-    sql << "SET @soci_routing_pin = 1";
+    sql << "SELECT 1 INTO @soci_routing_pin";
     auto guard = soci::routing.use_replica(sql);
     BOOST_TEST(port(sql) == primary_port());
 }
@@ -861,7 +876,7 @@ BOOST_AUTO_TEST_CASE(cte_read_routes_to_replica)
     BOOST_TEST(p == primary_port());
 }
 
-BOOST_AUTO_TEST_CASE(sql_prepare_and_execute_run_on_primary_and_pin)
+BOOST_AUTO_TEST_CASE(sql_prepare_and_execute_run_on_primary_and_pin_until_deallocated)
 {
     soci::session sql(routed_no_sticky());
     sql << "PREPARE soci_routing_stmt FROM 'SELECT @@port'";
@@ -869,8 +884,9 @@ BOOST_AUTO_TEST_CASE(sql_prepare_and_execute_run_on_primary_and_pin)
     int p = 0;
     sql << "EXECUTE soci_routing_stmt", soci::into(p);  // only the connection that prepared it knows it
     BOOST_TEST(p == primary_port());
-    sql << "DEALLOCATE PREPARE soci_routing_stmt";
     BOOST_TEST(port(sql) == primary_port());
+    sql << "DEALLOCATE PREPARE soci_routing_stmt";
+    BOOST_TEST(port(sql) == replica_port());  // the prepared statement is gone: the session is free again
 }
 
 // MariaDB 10.11 has no FOR SHARE (MySQL 8 syntax): it answers 1064. The classification is still a locking
@@ -1011,7 +1027,7 @@ BOOST_AUTO_TEST_CASE(get_lock_pins_session_to_primary)
     BOOST_TEST(free_now == 1);
 }
 
-BOOST_AUTO_TEST_CASE(use_database_pins_session_to_primary)
+BOOST_AUTO_TEST_CASE(use_database_runs_on_primary_and_follows_the_session_to_the_replica)
 {
     soci::session sql(routed_no_sticky());
     BOOST_TEST(port(sql) == replica_port());
@@ -1020,13 +1036,15 @@ BOOST_AUTO_TEST_CASE(use_database_pins_session_to_primary)
     std::string db;
     int p = 0;
     sql << "SELECT DATABASE(), @@port", soci::into(db), soci::into(p);
-    BOOST_TEST(p == primary_port());
-    BOOST_TEST(db == "information_schema");  // the USE ran on this connection
+    BOOST_TEST(p == replica_port());
+    BOOST_TEST(db == "information_schema");  // replayed on the replica's connection
     sql << "USE routing";
-    BOOST_TEST(port(sql) == primary_port());
+    sql << "SELECT DATABASE(), @@port", soci::into(db), soci::into(p);
+    BOOST_TEST(p == replica_port());
+    BOOST_TEST(db == "routing");
 }
 
-BOOST_AUTO_TEST_CASE(lock_tables_pins_session_to_primary)
+BOOST_AUTO_TEST_CASE(lock_tables_pins_session_to_primary_until_unlock_tables)
 {
     soci::session sql(routed_no_sticky());
     sql << "LOCK TABLES " + items() + " READ";
@@ -1051,7 +1069,7 @@ BOOST_AUTO_TEST_CASE(lock_tables_pins_session_to_primary)
     sql << "UNLOCK TABLES";
     BOOST_TEST(where(sql) == "primary");
     sql << "SELECT count(*) FROM " + sequence(), soci::into(n);
-    BOOST_TEST(where(sql) == "primary");  // still pinned: the session's state lives there
+    BOOST_TEST(where(sql) != "primary");  // the locks are gone: the session reads from replicas again
 }
 
 // MariaDB's read_only lets anyone create temporary tables: a misrouted one would silently live on the replica.

@@ -172,6 +172,11 @@ struct SOCI_ROUTING_DECL routing_backend_factory : backend_factory
     routing_check check(std::string const& source) const;
     /// Classifies `sql` as the plugin does ("postgresql" or "mysql" dialect); no server involved.
     routing_classification classify(std::string const& sql, std::string const& dialect = "postgresql") const;
+    /// Begins a read-only transaction (`BEGIN READ ONLY`, MySQL `START TRANSACTION READ ONLY`): all its
+    /// statements run on one replica connection (the primary when the session's reads must go there: pinned,
+    /// use_primary, read-your-writes, no replica). End it with `sql.commit()` / `sql.rollback()` or COMMIT /
+    /// ROLLBACK statements; routing_read_only_transaction is the RAII form.
+    void begin_read_only(session& sql) const;
 };
 
 /// The factory object, as `soci::postgresql` is for the postgresql backend.
@@ -204,6 +209,24 @@ public:
 
 private:
     session& sql_;
+};
+
+/// RAII, like soci::transaction, for a read-only transaction (routing_backend_factory::begin_read_only): rolled
+/// back when it goes out of scope uncommitted.
+class SOCI_ROUTING_DECL routing_read_only_transaction
+{
+public:
+    explicit routing_read_only_transaction(session& sql);
+    ~routing_read_only_transaction();
+    routing_read_only_transaction(routing_read_only_transaction const&) = delete;
+    routing_read_only_transaction& operator=(routing_read_only_transaction const&) = delete;
+
+    void commit();
+    void rollback();
+
+private:
+    session& sql_;
+    bool active_ = true;
 };
 
 } // namespace soci
