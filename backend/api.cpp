@@ -115,6 +115,12 @@ routing_classification routing_backend_factory::classify(std::string const& sql,
     routing_classification out;
     out.target = soci_routing::to_string(r.target);
     out.reason = soci_routing::to_string(c.why);
+    // BEGIN READ ONLY and the like: the whole transaction runs on a replica.
+    if (c.begins_transaction && soci_routing::begins_replica_transaction(sql, d))
+    {
+        out.target = "replica";
+        out.reason = "read_only_transaction";
+    }
     out.kind = soci_routing::to_string(c.kind);
     out.is_write = c.is_write;
     out.begins_transaction = c.begins_transaction;

@@ -218,7 +218,10 @@ unsigned session_state::note_session_effect(session_effect_info const& e, std::s
         switch (e.kind)
         {
         case effect_kind::none: return dirt;
-        case effect_kind::opaque: opaque_pin_ = true; break;
+        case effect_kind::opaque:
+            opaque_pin_ = true;
+            dirt |= dirt_session;
+            break;
         case effect_kind::setting:
         case effect_kind::reset_all:
             // PostgreSQL undoes a SET with the transaction that made it (ROLLBACK, ROLLBACK TO SAVEPOINT): what
@@ -268,6 +271,15 @@ unsigned session_state::note_session_effect(session_effect_info const& e, std::s
             break;
         case effect_kind::pin:
         {
+            // State of this connection: reset before it serves another session (MySQL's SET TRANSACTION is
+            // no session state to the classifier, and would reach the next borrower's transaction).
+            dirt |= dirt_session;
+            if (e.cause == pin_cause::next_transaction)
+            {
+                if (in_transaction_)
+                    break;  // refused by the server inside a transaction
+                next_transaction_text_ = text;
+            }
             auto& objects = pins_[static_cast<std::size_t>(e.cause)];
             if (e.objects.empty())
                 objects.emplace_back();

@@ -125,7 +125,46 @@ void session_state::note_executed(classification const& c, bool procedure, endpo
     }
     where.lease_.mark_dirty(dirt);
     if (where.is_primary())
+    {
         settle_primary(where, false);
+        // BEGIN alone so far: PostgreSQL's BEGIN; SET TRANSACTION READ ONLY may still move it to a replica.
+        txn_fresh_ = in_transaction_ && c.begins_transaction;
+        if (txn_fresh_)
+        {
+            try
+            {
+                txn_begin_text_ = text;
+            }
+            catch (...)
+            {
+                txn_fresh_ = false;
+            }
+        }
+    }
+}
+
+void session_state::leave_primary_for_replica_transaction() noexcept
+{
+    std::shared_ptr<endpoint_handle> const p = current_primary();
+    if (in_transaction_ && txn_fresh_ && p && !p->broken_)
+    {
+        try
+        {
+            p->session().get_backend()->rollback();
+        }
+        catch (...)
+        {
+            p->discard();  // the pool must not lend a connection in an unknown state
+        }
+    }
+    in_transaction_ = false;
+    transaction_wrote_ = false;
+    txn_fresh_ = false;
+    pins_[static_cast<std::size_t>(pin_cause::next_transaction)].clear();
+    next_transaction_text_.clear();
+    update_pinned();
+    if (p)
+        settle_primary(*p, false);
 }
 
 void session_state::note_begin() noexcept
@@ -141,7 +180,9 @@ void session_state::note_end() noexcept
         scope_->note_write();
     in_transaction_ = false;
     transaction_wrote_ = false;
+    txn_fresh_ = false;
     // MySQL SET TRANSACTION (without SESSION) was for this transaction only.
+    next_transaction_text_.clear();
     if (!pins_[static_cast<std::size_t>(pin_cause::next_transaction)].empty())
     {
         pins_[static_cast<std::size_t>(pin_cause::next_transaction)].clear();
@@ -427,6 +468,8 @@ void routing_session_backend::begin()
         throw;
     }
     state_->settle_primary(*h, false);
+    state_->txn_fresh_ = state_->in_transaction_;
+    state_->txn_begin_text_ = state_->driver_ == driver::mysql ? "START TRANSACTION" : "BEGIN";
 }
 
 namespace
@@ -662,6 +705,7 @@ soci::details::blob_backend* routing_session_backend::make_blob_backend()
     // the connection from now on, so it is neither given back nor closed under the blob.
     std::shared_ptr<endpoint_handle> h = state_->primary();
     state_->keep_primary(h);
+    state_->txn_fresh_ = false;  // the large object lives in this transaction: it stays on the primary
     return h->session().get_backend()->make_blob_backend();
 }
 

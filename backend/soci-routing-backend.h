@@ -184,12 +184,25 @@ struct session_state
                                  unsigned dirt) noexcept;
     /// The settings changed: a new tag (never 0), so that every connection replays them.
     void bump_settings() noexcept;
+    /// True when the session is pinned by `cause` alone.
+    bool pinned_only_by(pin_cause cause) const noexcept
+    {
+        if (opaque_pin_)
+            return false;
+        for (std::size_t i = 0; i != pins_.size(); ++i)
+            if (!pins_[i].empty() && i != static_cast<std::size_t>(cause))
+                return false;
+        return true;
+    }
     /// Recomputes pinned_ from the causes.
     void update_pinned() noexcept;
     /// The causes that pin the session now ("temp_table", "opaque", ...), for messages and tests.
     std::string pin_causes() const;
     void note_begin() noexcept;
     void note_end() noexcept;
+    /// A read-only transaction began on a replica instead: the primary's fresh transaction (PostgreSQL) is
+    /// rolled back, MySQL's pending SET TRANSACTION forgotten (its connection is reset when it goes back).
+    void leave_primary_for_replica_transaction() noexcept;
     /// Passes the application's failover callback on to the primary's driver session.
     void sync_failover() noexcept;
     /// The primary connection the session uses now (held, or shared by a live statement); nullptr when none.
@@ -255,7 +268,8 @@ struct session_state
     /// A read-only transaction (BEGIN READ ONLY, START TRANSACTION READ ONLY) runs on this replica connection:
     /// every statement goes there until it ends.
     std::shared_ptr<endpoint_handle> replica_txn_;
-    std::string replica_txn_begin_;       ///< the statement that began it (run on the primary if it moves)
+    /// The statements that began it (run on the primary, in order, if it moves there).
+    std::vector<std::string> replica_txn_begin_;
     bool replica_txn_answered_ = false;   ///< a statement of it succeeded: its rows may have reached the application
     void end_replica_transaction() noexcept
     {
@@ -263,6 +277,12 @@ struct session_state
         replica_txn_begin_.clear();
         replica_txn_answered_ = false;
     }
+    /// The transaction on the primary has run nothing but its BEGIN (`txn_begin_text_`): PostgreSQL's
+    /// `BEGIN; SET TRANSACTION READ ONLY` may still move it to a replica.
+    bool txn_fresh_ = false;
+    std::string txn_begin_text_;
+    /// MySQL: the SET TRANSACTION that set the next transaction's characteristics (pin_cause::next_transaction).
+    std::string next_transaction_text_;
     int force_primary_ = 0;
     int force_replica_ = 0;
     endpoint_pool const* last_pool_ = nullptr;
@@ -417,6 +437,8 @@ private:
     void note_cache_effects() noexcept;
     /// After a successful execution: a read-only transaction began on a replica, went on, or ended there.
     void note_replica_transaction() noexcept;
+    /// Runs replica_txn_prelude_ on `h`, which is to run the transaction; false (nothing moves) on failure.
+    bool open_replica_transaction(endpoint_handle& h) noexcept;
     /// The statement runs inside the session's read-only transaction on a replica: its connection.
     std::shared_ptr<endpoint_handle> in_replica_transaction(char const*& reason);
     /// A statement of the read-only transaction on a replica failed with `e` (from a catch block): before any
@@ -433,6 +455,12 @@ private:
     bool primary_only_ = false;
     unsigned dirt_ = dirt_none;    ///< what running query_ does to the server session (lease_dirt)
     bool read_only_begin_ = false; ///< query_ begins a read-only transaction a replica can run
+    bool set_read_only_ = false;   ///< query_ is SET TRANSACTION ... READ ONLY (and not SERIALIZABLE on PostgreSQL)
+    /// The execution under way opens a read-only transaction on the replica choose() returned: the statements
+    /// to run there before query_ (PostgreSQL's BEGIN; MySQL's SET TRANSACTION), and to run on the primary
+    /// before a later statement if the transaction has to move.
+    bool opening_replica_txn_ = false;
+    std::vector<std::string> replica_txn_prelude_;
     bool has_effect_ = false;      ///< query_ may create or remove session state: effect_ says how
     session_effect_info effect_;
     bool described_ = false;       ///< prepare_for_describe ran the query of the execution under way

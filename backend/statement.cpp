@@ -168,7 +168,21 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     // BEGIN READ ONLY outside a transaction: routed as a read (a replica, unless the session's state wants the
     // primary: pinned, use_primary, read-your-writes); the transaction then stays where it began.
     classification routed = class_;
-    bool const read_only_begin = read_only_begin_ && !state_->in_transaction_;
+    opening_replica_txn_ = false;
+    replica_txn_prelude_.clear();
+    // BEGIN READ ONLY; PostgreSQL's BEGIN; SET TRANSACTION READ ONLY with nothing in between (the transaction on
+    // the primary is rolled back and begins again on a replica); MySQL's SET TRANSACTION READ ONLY; START
+    // TRANSACTION.
+    bool const pg = state_->dialect_ == dialect::postgresql;
+    bool const migrate = pg && set_read_only_ && state_->in_transaction_ && state_->txn_fresh_;
+    bool const next_read_only = !pg && class_.begins_transaction && !read_only_begin_ && !state_->in_transaction_
+        && !state_->next_transaction_text_.empty()
+        && set_transaction_mode_of(state_->next_transaction_text_, state_->dialect_).read_only;
+    bool const read_only_begin = (read_only_begin_ && !state_->in_transaction_) || migrate || next_read_only;
+    if (migrate)
+        replica_txn_prelude_.push_back(state_->txn_begin_text_);
+    if (next_read_only)
+        replica_txn_prelude_.push_back(state_->next_transaction_text_);
     if (read_only_begin)
     {
         routed.where = target::replica;
@@ -178,6 +192,11 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     route_state facts = state_->facts(routed);
     facts.primary_only_exchange = primary_only_;
     facts.procedure = procedure_;
+    if (migrate)
+        facts.in_transaction = false;
+    // The pending SET TRANSACTION pins the session only until this START TRANSACTION.
+    if (next_read_only && state_->pinned_only_by(pin_cause::next_transaction))
+        facts.pinned = false;
     route_decision d = route(routed, facts);
     if (d.target == route_target::primary)
     {
@@ -205,7 +224,7 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     if (endpoint_ && !endpoint_->is_primary() && !endpoint_->broken_ && endpoint_->pool_->usable()
         && (refused & (std::uint64_t(1) << (endpoint_->replica_index_ & 63))) == 0)
     {
-        if (state_->try_sync_replica(*endpoint_))
+        if (state_->try_sync_replica(*endpoint_) && (!read_only_begin || open_replica_transaction(*endpoint_)))
         {
             reason = read_only_begin ? "read_only_transaction" : d.reason;
             return endpoint_;
@@ -236,6 +255,11 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
                 // the primary, which has them.
                 exclude |= std::uint64_t(1) << (index & 63);
                 replay_refused = true;
+                continue;
+            }
+            if (read_only_begin && !open_replica_transaction(*h))
+            {
+                exclude |= std::uint64_t(1) << (index & 63);
                 continue;
             }
             reason = read_only_begin ? "read_only_transaction" : d.reason;
@@ -505,7 +529,7 @@ void routing_statement_backend::replica_transaction_failed(std::exception const&
         throw;
     }
     // Nothing of it has answered yet: it begins again on the primary, and this statement runs there.
-    std::string const begin = state_->replica_txn_begin_;
+    std::vector<std::string> const begin = state_->replica_txn_begin_;
     if (fc != failure_class::connection)
         state_->forget_replica(*endpoint_);  // its transaction is abandoned: the pool rolls it back
     state_->end_replica_transaction();
@@ -514,7 +538,8 @@ void routing_statement_backend::replica_transaction_failed(std::exception const&
     std::shared_ptr<endpoint_handle> primary = state_->synced_primary();
     try
     {
-        primary->session() << begin;
+        for (std::string const& s : begin)
+            primary->session() << s;
         state_->settle_primary(*primary, false);
         move_to(primary, replay_execution);
     }
@@ -526,22 +551,49 @@ void routing_statement_backend::replica_transaction_failed(std::exception const&
     }
 }
 
+bool routing_statement_backend::open_replica_transaction(endpoint_handle& h) noexcept
+{
+    try
+    {
+        // Once: choose() runs for the prepare and again for the execution.
+        if (transaction_status(h.session(), state_->driver_) != server_transaction::open)
+        {
+            for (std::string const& s : replica_txn_prelude_)
+                h.session() << s;
+        }
+    }
+    catch (std::exception const& e)
+    {
+        // Not there, then (the pool rolls back whatever began when the connection goes back).
+        h.pool_->record_failure(classify_failure(e, state_->driver_, &h.session()), redact(e.what()));
+        h.lease_.mark_dirty(dirt_session);
+        return false;
+    }
+    opening_replica_txn_ = true;
+    return true;
+}
+
 void routing_statement_backend::note_replica_transaction() noexcept
 {
     if (endpoint_->is_primary())
         return;
-    if (read_only_begin_ && !state_->replica_txn_)
+    if (opening_replica_txn_ && !state_->replica_txn_)
     {
+        opening_replica_txn_ = false;
         state_->replica_txn_ = endpoint_;
         state_->replica_txn_answered_ = false;
         try
         {
-            state_->replica_txn_begin_ = query_;
+            state_->replica_txn_begin_ = replica_txn_prelude_;
+            state_->replica_txn_begin_.push_back(query_);
         }
         catch (...)
         {
             state_->replica_txn_begin_.clear();
         }
+        // What the primary had is given up: PostgreSQL's transaction (it ran nothing but BEGIN) is rolled back,
+        // MySQL's pending SET TRANSACTION is reset with the connection when it goes back.
+        state_->leave_primary_for_replica_transaction();
         return;
     }
     if (state_->replica_txn_ != endpoint_)
@@ -565,15 +617,17 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     dirt_ = dirt_of(class_, procedure_, query_);
     // What a session-state statement does (a setting to replay, state that pins or unpins), and what may
     // remove pinned state though it is no session-state statement itself (DROP TABLE of a temporary table).
-    read_only_begin_ = false;
-    if (class_.begins_transaction)
-    {
-        transaction_mode const m = transaction_mode_of(query_, state_->dialect_);
-        // A hot standby refuses SERIALIZABLE: such a transaction runs on the primary.
-        read_only_begin_ = m.starts && m.read_only && !(m.serializable && state_->dialect_ == dialect::postgresql);
-    }
-    // (MySQL's SET TRANSACTION is transaction control to the classifier, and session state here.)
     std::string const word = first_word(query_);
+    read_only_begin_ = false;
+    set_read_only_ = false;
+    if (word == "set")
+    {
+        transaction_mode const m = set_transaction_mode_of(query_, state_->dialect_);
+        set_read_only_ = m.starts && m.read_only && !(m.serializable && state_->dialect_ == dialect::postgresql);
+    }
+    if (class_.begins_transaction)
+        read_only_begin_ = begins_replica_transaction(query_, state_->dialect_);
+    // (MySQL's SET TRANSACTION is transaction control to the classifier, and session state here.)
     has_effect_ = class_.pins_session || class_.kind == statement_kind::session_state || word == "drop"
         || word == "set";
     effect_ = has_effect_ ? session_effect(query_, state_->dialect_, class_) : session_effect_info{};

@@ -122,33 +122,12 @@ private:
     char word_[32] = {};
 };
 
-} // namespace
-
-transaction_mode transaction_mode_of(std::string_view sql, dialect d) noexcept
+/// The modes after BEGIN / START TRANSACTION / SET TRANSACTION, from `t` (the first word after them) to the end
+/// of the text. `spaces`: modes may be separated by spaces (PostgreSQL), not only commas; `isolation`: ISOLATION
+/// LEVEL is allowed.
+transaction_mode parse_modes(words& w, transaction_mode m, bool spaces, bool isolation, std::string_view t) noexcept
 {
-    bool const pg = d == dialect::postgresql;
-    words w(sql, d);
-    transaction_mode m;
-    std::string_view t = w.next();
-    if (t == "begin")
-    {
-        t = w.next();
-        if (t == "work" || (pg && t == "transaction"))
-            t = w.next();
-        // MySQL's BEGIN takes no modes.
-        if (!pg && !t.empty())
-            return {};
-    }
-    else if (t == "start")
-    {
-        if (w.next() != "transaction")
-            return {};
-        t = w.next();
-    }
-    else
-    {
-        return {};
-    }
+    bool const pg = spaces;
     bool last_was_mode = false;  // a comma needs a mode before it, and one after it
     bool after_comma = false;
     int modes = 0;
@@ -178,7 +157,7 @@ transaction_mode transaction_mode_of(std::string_view sql, dialect d) noexcept
             else
                 return {};
         }
-        else if (pg && t == "isolation")
+        else if (isolation && t == "isolation")
         {
             if (w.next() != "level")
                 return {};
@@ -225,6 +204,46 @@ transaction_mode transaction_mode_of(std::string_view sql, dialect d) noexcept
         return {};
     m.starts = true;
     return m;
+}
+
+} // namespace
+
+transaction_mode transaction_mode_of(std::string_view sql, dialect d) noexcept
+{
+    bool const pg = d == dialect::postgresql;
+    words w(sql, d);
+    transaction_mode m;
+    std::string_view t = w.next();
+    if (t == "begin")
+    {
+        t = w.next();
+        if (t == "work" || (pg && t == "transaction"))
+            t = w.next();
+        // MySQL's BEGIN takes no modes.
+        if (!pg && !t.empty())
+            return {};
+    }
+    else if (t == "start")
+    {
+        if (w.next() != "transaction")
+            return {};
+        t = w.next();
+    }
+    else
+    {
+        return {};
+    }
+    return parse_modes(w, m, pg, pg, t);
+}
+
+transaction_mode set_transaction_mode_of(std::string_view sql, dialect d) noexcept
+{
+    words w(sql, d);
+    if (w.next() != "set" || w.next() != "transaction")
+        return {};
+    transaction_mode m;
+    // SET TRANSACTION takes ISOLATION LEVEL in both dialects; MySQL separates its modes with commas.
+    return parse_modes(w, m, d == dialect::postgresql, true, w.next());
 }
 
 } // namespace soci_routing

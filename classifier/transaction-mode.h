@@ -25,6 +25,18 @@ struct transaction_mode
 /// and BEGIN [WORK]). Anything else, or anything not understood: `starts` false.
 transaction_mode transaction_mode_of(std::string_view sql, dialect d) noexcept;
 
+/// The same for one `SET TRANSACTION <modes>` statement (the current transaction's modes on PostgreSQL, the next
+/// transaction's on MySQL); `starts` says it was understood.
+transaction_mode set_transaction_mode_of(std::string_view sql, dialect d) noexcept;
+
+/// True when `sql` begins a read-only transaction a replica can run (READ ONLY, and on PostgreSQL not
+/// SERIALIZABLE, which a hot standby refuses).
+inline bool begins_replica_transaction(std::string_view sql, dialect d) noexcept
+{
+    transaction_mode const m = transaction_mode_of(sql, d);
+    return m.starts && m.read_only && !(m.serializable && d == dialect::postgresql);
+}
+
 } // namespace soci_routing
 
 #endif // SOCI_ROUTING_TRANSACTION_MODE_H_INCLUDED

@@ -3,6 +3,7 @@
 #include "commands.h"
 
 #include "classifier.h"
+#include "transaction-mode.h"
 
 #include <cstdio>
 #include <iostream>
@@ -26,8 +27,12 @@ struct classify_settings
 void print(std::string const& sql, soci_routing::dialect d)
 {
     soci_routing::classification const c = soci_routing::classify(sql, d);
-    std::cout << soci_routing::to_string(c.where) << '\t' << soci_routing::to_string(c.why) << '\n'
-              << std::flush; // one line per statement, at once: usable as a co-process
+    // BEGIN READ ONLY and the like: the whole transaction runs on a replica (with no session state against it).
+    if (c.begins_transaction && soci_routing::begins_replica_transaction(sql, d))
+        std::cout << "replica\tread_only_transaction\n" << std::flush;
+    else
+        std::cout << soci_routing::to_string(c.where) << '\t' << soci_routing::to_string(c.why) << '\n'
+                  << std::flush; // one line per statement, at once: usable as a co-process
 }
 
 } // namespace

@@ -67,6 +67,16 @@ BOOST_AUTO_TEST_CASE(classify_prints_one_line_per_argument)
     BOOST_TEST(r.out == "replica\tselect\nprimary\tlocking_read\nprimary\ttransaction_control\n");
 }
 
+BOOST_AUTO_TEST_CASE(classify_says_a_read_only_transaction_runs_on_a_replica)
+{
+    run_result const r = run({"classify", "BEGIN READ ONLY", "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY"});
+    BOOST_TEST(r.status == 0);
+    BOOST_TEST(r.out == "replica\tread_only_transaction\nprimary\ttransaction_control\n");
+    run_result const m = run({"classify", "--dialect", "mysql", "START TRANSACTION READ ONLY", "START TRANSACTION"});
+    BOOST_TEST(m.status == 0);
+    BOOST_TEST(m.out == "replica\tread_only_transaction\nprimary\ttransaction_control\n");
+}
+
 BOOST_AUTO_TEST_CASE(classify_reads_one_statement_per_line_from_stdin)
 {
     run_result const r = run({"classify"}, "SELECT 1\nINSERT INTO t VALUES (1)\n\nSHOW search_path\n");

@@ -95,6 +95,8 @@ BOOST_AUTO_TEST_CASE(stats_count_connections_statements_fallbacks_and_failures)
     BOOST_TEST(jq["quarantines"] == 0);
     BOOST_TEST(jq["connections_replaced"] == 0);
     BOOST_TEST(jq["connections_reset"] == 0);
+    BOOST_TEST(jq["settings_replays"] == 0);
+    BOOST_TEST(jq["settings_replay_failures"] == 0);
     BOOST_TEST(jq["last_error"] == "canceling statement due to statement timeout");
 
     std::string const prom = s.to_prometheus();
@@ -109,13 +111,16 @@ BOOST_AUTO_TEST_CASE(stats_count_connections_statements_fallbacks_and_failures)
     BOOST_TEST(has_line(prom, R"(soci_routing_quarantines_total{endpoint="replica-1",role="replica"} 0)"));
     BOOST_TEST(has_line(prom, R"(soci_routing_connections_replaced_total{endpoint="primary",role="primary"} 0)"));
     BOOST_TEST(has_line(prom, R"(soci_routing_connections_reset_total{endpoint="primary",role="primary"} 0)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_settings_replays_total{endpoint="replica-1",role="replica"} 0)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_settings_replay_failures_total{endpoint="replica-1",role="replica"} 0)"));
     BOOST_TEST(has_line(prom, R"(soci_routing_up{endpoint="primary",role="primary"} 1)"));
     BOOST_TEST(has_line(prom, R"(soci_routing_up{endpoint="replica-1",role="replica"} 1)"));
     BOOST_TEST(prom.find("soci_routing_replication_lag_seconds{") == std::string::npos);  // unknown: no sample
     for (char const* family : {"soci_routing_up", "soci_routing_statements_total", "soci_routing_connections",
                                "soci_routing_waiting", "soci_routing_fallbacks_total", "soci_routing_failures_total",
                                "soci_routing_quarantines_total", "soci_routing_replication_lag_seconds",
-                               "soci_routing_connections_replaced_total", "soci_routing_connections_reset_total"})
+                               "soci_routing_connections_replaced_total", "soci_routing_connections_reset_total",
+                               "soci_routing_settings_replays_total", "soci_routing_settings_replay_failures_total"})
     {
         BOOST_TEST(count(prom, std::string("# HELP ") + family + " ") == 1u, family);
         BOOST_TEST(count(prom, std::string("# TYPE ") + family + " ") == 1u, family);

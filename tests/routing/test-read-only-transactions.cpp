@@ -206,4 +206,55 @@ BOOST_AUTO_TEST_CASE(session_state_change_inside_a_read_only_transaction_is_refu
     BOOST_TEST(srv.is_replica_port(port_of(sql)));
 }
 
+BOOST_AUTO_TEST_CASE(begin_then_set_transaction_read_only_moves_to_a_replica, *utf::precondition(pg_only()))
+{
+    servers srv;
+    soci::session sql(soci::routing, ro_cs("ro_settx"));
+    sql << "begin";
+    sql << "set transaction isolation level repeatable read, read only";
+    BOOST_TEST(soci::routing.last_reason(sql) == "read_only_transaction");
+    int const port = port_of(sql);
+    BOOST_TEST(srv.is_replica_port(port));
+    BOOST_TEST(port_of(sql) == port);
+    sql << "commit";
+    // soci::transaction, as an application that uses it would write it.
+    {
+        soci::transaction tr(sql);
+        sql << "set transaction read only";
+        BOOST_TEST(srv.is_replica_port(port_of(sql)));
+        tr.commit();
+    }
+    // Once the transaction has run a statement on the primary, it stays there.
+    sql << "begin";
+    BOOST_TEST(port_of(sql) == srv.primary_port);
+    sql << "set transaction read only";
+    BOOST_TEST(port_of(sql) == srv.primary_port);
+    sql << "commit";
+}
+
+BOOST_AUTO_TEST_CASE(set_transaction_read_only_then_start_transaction_runs_on_a_replica,
+                     *utf::precondition(mysql_only()))
+{
+    servers srv;
+    scratch_table t(srv, "ro_next");
+    soci::session sql(soci::routing, ro_cs("ro_next"));
+    sql << "set transaction read only";
+    sql << "start transaction";
+    BOOST_TEST(soci::routing.last_reason(sql) == "read_only_transaction");
+    int const port = port_of(sql);
+    BOOST_TEST(srv.is_replica_port(port));
+    BOOST_CHECK_THROW(sql << "insert into " + t.name + " (id, v) values (1, 1)", soci::soci_error);
+    sql << "rollback";
+    // The characteristic was for that transaction only: the next one is read-write, on the primary, for this
+    // session and for another one that gets the same primary connection.
+    sql << "start transaction";
+    sql << "insert into " + t.name + " (id, v) values (2, 2)";
+    sql << "commit";
+    soci::session other(soci::routing, ro_cs("ro_next"));
+    other << "start transaction";
+    other << "insert into " + t.name + " (id, v) values (3, 3)";
+    other << "commit";
+    BOOST_TEST(count_in(srv.primary, t.name) == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

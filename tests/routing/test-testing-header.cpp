@@ -14,6 +14,7 @@ BOOST_AUTO_TEST_CASE(reads_route_to_a_replica_by_classification)
     SOCI_ROUTING_CHECK_ROUTES_TO("SELECT count(*) FROM posts", "replica");
     SOCI_ROUTING_CHECK_ROUTES_TO("WITH t AS (SELECT 1) SELECT * FROM t", "replica");
     SOCI_ROUTING_CHECK_ROUTES_TO_DIALECT("SHOW TABLES", "mysql", "replica");
+    SOCI_ROUTING_CHECK_ROUTES_TO("BEGIN READ ONLY", "replica");  // the whole read-only transaction
 }
 
 BOOST_AUTO_TEST_CASE(writes_locks_and_transactions_route_to_the_primary_by_classification)

@@ -79,6 +79,20 @@ BOOST_DATA_TEST_CASE(begin_statements_say_whether_they_are_read_only, boost::uni
     BOOST_TEST(m.serializable == r.serializable);
 }
 
+BOOST_AUTO_TEST_CASE(set_transaction_statements_say_whether_they_are_read_only)
+{
+    BOOST_TEST(set_transaction_mode_of("SET TRANSACTION READ ONLY", pg).read_only);
+    BOOST_TEST(set_transaction_mode_of("set transaction isolation level repeatable read read only", pg).read_only);
+    BOOST_TEST(set_transaction_mode_of("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY", pg).serializable);
+    BOOST_TEST(!set_transaction_mode_of("SET TRANSACTION READ WRITE", pg).read_only);
+    BOOST_TEST(set_transaction_mode_of("SET TRANSACTION READ WRITE", pg).starts);
+    BOOST_TEST(!set_transaction_mode_of("SET TRANSACTION SNAPSHOT '00000003-0000001B-1'", pg).starts);
+    BOOST_TEST(!set_transaction_mode_of("SET SESSION TRANSACTION READ ONLY", pg).starts);
+    BOOST_TEST(set_transaction_mode_of("SET TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY", my).read_only);
+    BOOST_TEST(!set_transaction_mode_of("SET TRANSACTION ISOLATION LEVEL READ COMMITTED READ ONLY", my).starts);
+    BOOST_TEST(!set_transaction_mode_of("SET TRANSACTION READ ONLY; COMMIT", my).starts);
+}
+
 BOOST_AUTO_TEST_CASE(every_prefix_of_a_begin_statement_is_read_safely)
 {
     std::string const sql = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY, NOT DEFERRABLE /* c */;";
