@@ -12,6 +12,7 @@
 #include <soci/soci.h>
 
 #include <string>
+#include <vector>
 
 using namespace routing_test;
 namespace utf = boost::unit_test;
@@ -191,6 +192,47 @@ BOOST_AUTO_TEST_CASE(replica_lost_after_the_transaction_answered_reaches_the_app
     BOOST_CHECK_THROW(port_of(sql), soci::soci_error);  // lost, until the application ends it
     sql.rollback();
     BOOST_TEST(srv.is_replica_port(port_of(sql)));  // and the session goes on
+}
+
+BOOST_AUTO_TEST_CASE(replica_lost_before_the_transaction_answered_moves_it_to_the_primary)
+{
+    servers srv;
+    soci::session sql(soci::routing, ro_cs("ro_early"));
+    sql << begin_read_only();
+    BOOST_REQUIRE(soci::routing.last_reason(sql) == "read_only_transaction");
+    // End every connection of the routing user on the replicas but the checking sessions' own: the one that
+    // holds the transaction among them. (Idle pooled connections of other tests are replaced silently.)
+    for (auto& r : srv.replicas)
+    {
+        if (is_pg())
+            *r << "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                  "where usename = current_user and pid <> pg_backend_pid()";
+        else
+        {
+            std::vector<long long> ids(64);
+            *r << "select id from information_schema.processlist where user = 'routing' and id <> connection_id()",
+                soci::into(ids);
+            for (long long id : ids)
+            {
+                try
+                {
+                    *r << "kill " + std::to_string(id);
+                }
+                catch (soci::soci_error const&)
+                {
+                    // already gone
+                }
+            }
+        }
+    }
+    sleep_seconds(0.2);
+    // Nothing of the transaction had answered: it begins again on the primary, and the read runs there.
+    BOOST_TEST(port_of(sql) == srv.primary_port);
+    BOOST_TEST(soci::routing.last_reason(sql) == "fallback");
+    BOOST_TEST(port_of(sql) == srv.primary_port);  // and stays there, in its transaction
+    BOOST_TEST(soci::routing.last_reason(sql) == "transaction");
+    sql << "commit";
+    BOOST_TEST(srv.is_replica_port(port_of(sql)));
 }
 
 BOOST_AUTO_TEST_CASE(session_state_change_inside_a_read_only_transaction_is_refused)
