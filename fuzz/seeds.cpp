@@ -40,7 +40,10 @@ int main(int argc, char** argv)
     fs::path const out = argv[2];
     std::size_t n = 0;
     for (rule_row const& r : rule_rows())
-        write(out / "fuzz-classifier", n++, r.sql);
+    {
+        write(out / "fuzz-classifier", n, r.sql);
+        write(out / "fuzz-session-effect", n++, r.sql);
+    }
 
     n = 0;
     for (auto const& entry : fs::directory_iterator(source / "tests" / "config" / "fixtures"))
