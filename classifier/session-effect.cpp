@@ -573,24 +573,26 @@ session_effect_info setting(std::vector<std::string> keys, bool restores_default
     return e;
 }
 
-session_effect_info pin(pin_cause cause, std::vector<std::string> objects = {})
+/// A pin or an unpin of `objects` of `cause`.
+session_effect_info of_cause(effect_kind kind, pin_cause cause, std::vector<std::string> objects)
 {
     session_effect_info e;
-    e.kind = effect_kind::pin;
+    e.kind = kind;
     e.cause = cause;
     e.objects = std::move(objects);
     return e;
+}
+
+session_effect_info pin(pin_cause cause, std::vector<std::string> objects = {})
+{
+    return of_cause(effect_kind::pin, cause, std::move(objects));
 }
 
 /// Removes `objects` of `cause`; no objects: every object of the cause. Callers that name objects must make
 /// sure the list is not empty.
 session_effect_info unpin(pin_cause cause, std::vector<std::string> objects = {})
 {
-    session_effect_info e;
-    e.kind = effect_kind::unpin;
-    e.cause = cause;
-    e.objects = std::move(objects);
-    return e;
+    return of_cause(effect_kind::unpin, cause, std::move(objects));
 }
 
 session_effect_info discard(std::initializer_list<pin_cause> released, bool resets_settings)

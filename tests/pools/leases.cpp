@@ -291,6 +291,18 @@ bool carries_marker(soci::session& sql)
     return marker_value(sql) == (testing_mysql() ? "ANSI_QUOTES" : "4321ms");
 }
 
+/// `who` borrows a connection, sets the marker on it and gives it back with `dirt` and the settings tag `tag`;
+/// returns the connection.
+soci::session* give_back_with_marker(endpoint_pool& pool, void const* who, unsigned dirt, std::uint64_t tag)
+{
+    lease l = pool.acquire(who);
+    BOOST_REQUIRE(l);
+    l.session() << set_marker();
+    l.mark_dirty(dirt);
+    l.set_carried(tag);
+    return &l.session();
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(replayed_settings_wait_for_their_borrower_and_are_reset_for_anyone_else)
@@ -298,15 +310,7 @@ BOOST_AUTO_TEST_CASE(replayed_settings_wait_for_their_borrower_and_are_reset_for
     routing_options options;
     endpoint_pool pool(test_cluster(0).primary, endpoint_role::primary, options);
     int const alice = 0, bob = 0;
-    soci::session* alices = nullptr;
-    {
-        lease a = pool.acquire(&alice);
-        BOOST_REQUIRE(a);
-        alices = &a.session();
-        a.session() << set_marker();
-        a.mark_dirty(dirt_settings);
-        a.set_carried(42);
-    }
+    soci::session* const alices = give_back_with_marker(pool, &alice, dirt_settings, 42);
     std::uint64_t const resets = pool.stats().connections_reset;
     {
         // Alice again: her connection, as she left it, and no reset.
@@ -335,13 +339,7 @@ BOOST_AUTO_TEST_CASE(replayed_settings_are_reset_for_a_borrower_without_affinity
     routing_options options;
     endpoint_pool pool(test_cluster(0).primary, endpoint_role::primary, options);
     int const alice = 0;
-    {
-        lease a = pool.acquire(&alice);
-        BOOST_REQUIRE(a);
-        a.session() << set_marker();
-        a.mark_dirty(dirt_settings);
-        a.set_carried(7);
-    }
+    give_back_with_marker(pool, &alice, dirt_settings, 7);
     pool.forget_affinity(&alice);  // alice's session closed
     lease anyone = pool.acquire();
     BOOST_REQUIRE(anyone);
@@ -354,13 +352,7 @@ BOOST_AUTO_TEST_CASE(settings_with_other_dirt_are_reset_when_given_back)
     routing_options options;
     endpoint_pool pool(test_cluster(0).primary, endpoint_role::primary, options);
     int const alice = 0;
-    {
-        lease a = pool.acquire(&alice);
-        BOOST_REQUIRE(a);
-        a.session() << set_marker();
-        a.mark_dirty(dirt_settings | dirt_session);
-        a.set_carried(9);
-    }
+    give_back_with_marker(pool, &alice, dirt_settings | dirt_session, 9);
     lease a = pool.acquire(&alice);
     BOOST_REQUIRE(a);
     BOOST_TEST(a.carried() == 0u);

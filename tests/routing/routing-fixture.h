@@ -103,6 +103,19 @@ inline std::string routing_cs(std::string const& overrides = std::string())
     return cs;
 }
 
+/// An inline configuration over the test cluster whose pools hold `pool_max` connections each (a 2 s wait), and
+/// `extra` settings. `tag` names the replicas, which makes the cluster (its pools and their counters) the
+/// caller's own.
+inline std::string own_cluster_cs(std::string const& tag, int pool_max, std::string const& extra)
+{
+    std::string cs = "primary='" + profile().driver + "://" + profile().primary + " pool_max=" +
+                     std::to_string(pool_max) + " pool_wait_timeout=2'";
+    int i = 0;
+    for (std::string const& r : profile().replicas)
+        cs += " replica='" + r + " name=" + tag + "_" + std::to_string(++i) + "'";
+    return cs + " " + extra;
+}
+
 /// The port of the server that ran the port query, run through `sql` (routed like any read).
 inline int port_of(soci::session& sql)
 {

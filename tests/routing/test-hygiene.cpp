@@ -24,16 +24,10 @@ namespace utf = boost::unit_test;
 namespace
 {
 
-/// An inline configuration over the test cluster whose pools hold `pool_max` connections each. `tag` names
-/// the replicas, which makes the cluster (and so its pools) this test's own.
+/// This test's own cluster (see own_cluster_cs) with pools of `pool_max` connections.
 std::string pooled_cs(int pool_max, std::string const& tag, std::string const& extra = "sticky=0")
 {
-    std::string cs = "primary='" + profile().driver + "://" + profile().primary + " pool_max=" +
-                     std::to_string(pool_max) + " pool_wait_timeout=2'";
-    int i = 0;
-    for (std::string const& r : profile().replicas)
-        cs += " replica='" + r + " name=" + tag + "_" + std::to_string(++i) + "'";
-    return cs + " " + extra;
+    return own_cluster_cs(tag, pool_max, extra);
 }
 
 std::string begin_text()

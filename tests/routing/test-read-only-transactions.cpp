@@ -22,11 +22,7 @@ namespace
 
 std::string ro_cs(std::string const& tag, std::string const& extra = "sticky=0")
 {
-    std::string cs = "primary='" + profile().driver + "://" + profile().primary + " pool_max=4 pool_wait_timeout=2'";
-    int i = 0;
-    for (std::string const& r : profile().replicas)
-        cs += " replica='" + r + " name=" + tag + "_" + std::to_string(++i) + "'";
-    return cs + " " + extra;
+    return own_cluster_cs(tag, 4, extra);
 }
 
 std::string begin_read_only()

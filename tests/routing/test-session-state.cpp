@@ -27,12 +27,7 @@ namespace
 /// cluster (its pools and their counters) this test's own.
 std::string own_cs(std::string const& tag, int pool_max = 4)
 {
-    std::string cs = "primary='" + profile().driver + "://" + profile().primary + " pool_max=" +
-                     std::to_string(pool_max) + " pool_wait_timeout=2'";
-    int i = 0;
-    for (std::string const& r : profile().replicas)
-        cs += " replica='" + r + " name=" + tag + "_" + std::to_string(++i) + "'";
-    return cs + " sticky=0";
+    return own_cluster_cs(tag, pool_max, "sticky=0");
 }
 
 /// Runs `select <port>, <expression>` through `sql` (a read, routed as any) and returns where it ran and what it
