@@ -152,6 +152,10 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::in_replica_transacti
         reason = "read_only_transaction";
         return state_->synced_primary();  // a ROLLBACK with no transaction: harmless
     }
+    // A blob or rowid is an object of the primary's connection (large objects live in its transaction).
+    if (primary_only_)
+        throw soci::soci_error("A blob or rowid cannot be exchanged inside a read-only transaction, which runs on "
+                               + h->pool_->describe() + ": use a read-write transaction (on the primary).");
     // Session state set inside the transaction would stay on that replica connection, out of the session's
     // reach (SET LOCAL and the like, which end with the transaction, are fine).
     if (has_effect_ && effect_.kind != effect_kind::none)

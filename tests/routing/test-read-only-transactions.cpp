@@ -231,6 +231,17 @@ BOOST_AUTO_TEST_CASE(replica_lost_before_the_transaction_answered_moves_it_to_th
     BOOST_TEST(srv.is_replica_port(port_of(sql)));
 }
 
+BOOST_AUTO_TEST_CASE(blob_inside_a_read_only_transaction_is_refused, *utf::precondition(pg_only()))
+{
+    servers srv;
+    soci::session sql(soci::routing, ro_cs("ro_blob"));
+    sql << begin_read_only();
+    BOOST_REQUIRE(srv.is_replica_port(port_of(sql)));
+    soci::blob b(sql);
+    BOOST_CHECK_THROW((sql << "select 0::oid", soci::into(b)), soci::soci_error);
+    sql << "rollback";
+}
+
 BOOST_AUTO_TEST_CASE(session_state_change_inside_a_read_only_transaction_is_refused)
 {
     servers srv;

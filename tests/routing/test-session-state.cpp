@@ -276,6 +276,55 @@ BOOST_AUTO_TEST_CASE(advisory_lock_pins_until_it_is_released)
     BOOST_TEST(srv.is_replica_port(read_through(sql, "'x'").port));
 }
 
+BOOST_AUTO_TEST_CASE(releasing_every_lock_unpins)
+{
+    servers srv;
+    soci::session sql(soci::routing, own_cs("ss_unlock_all"));
+    std::string const key = std::to_string(720000 + ::getpid() % 100000);
+    std::string out;
+    if (is_pg())
+    {
+        sql << "select pg_advisory_lock(" + key + ")", soci::into(out);
+        sql << "select pg_advisory_lock(" + key + ")", soci::into(out);  // taken twice
+        BOOST_TEST(read_through(sql, "'x'").port == srv.primary_port);
+        sql << "select pg_advisory_unlock_all()", soci::into(out);
+    }
+    else
+    {
+        sql << "select get_lock('rt_ss_a" + key + "', 1)", soci::into(out);
+        sql << "select get_lock('rt_ss_b" + key + "', 1)", soci::into(out);
+        BOOST_TEST(read_through(sql, "'x'").port == srv.primary_port);
+        sql << "select release_all_locks()", soci::into(out);
+    }
+    BOOST_TEST(srv.is_replica_port(read_through(sql, "'x'").port));
+}
+
+BOOST_AUTO_TEST_CASE(listen_pins_until_unlisten_all, *utf::precondition(pg_only()))
+{
+    servers srv;
+    soci::session sql(soci::routing, own_cs("ss_listen"));
+    sql << "listen rt_ss_channel_a";
+    sql << "listen rt_ss_channel_b";
+    BOOST_TEST(read_through(sql, "'x'").port == srv.primary_port);
+    sql << "unlisten rt_ss_channel_a";
+    BOOST_TEST(read_through(sql, "'x'").port == srv.primary_port);  // still listening on b
+    sql << "unlisten *";
+    BOOST_TEST(srv.is_replica_port(read_through(sql, "'x'").port));
+}
+
+BOOST_AUTO_TEST_CASE(sql_prepare_pins_until_deallocate_all, *utf::precondition(pg_only()))
+{
+    servers srv;
+    soci::session sql(soci::routing, own_cs("ss_prepare"));
+    sql << "prepare rt_ss_stmt as select 1";
+    BOOST_TEST(read_through(sql, "'x'").port == srv.primary_port);
+    int one = 0;
+    sql << "execute rt_ss_stmt", soci::into(one);  // only the connection that prepared it knows it
+    BOOST_TEST(one == 1);
+    sql << "deallocate all";
+    BOOST_TEST(srv.is_replica_port(read_through(sql, "'x'").port));
+}
+
 BOOST_AUTO_TEST_CASE(user_variable_assigned_by_a_query_pins_and_a_constant_one_is_replayed,
                      *utf::precondition(mysql_only()))
 {
