@@ -180,10 +180,38 @@ int main(int argc, char** argv)
             r.show("select " + port + "   [use_replica]", std::to_string(p));
         }
 
-        r.note("a session-state statement pins the session to the primary for good");
-        std::string const set = pg ? "set application_name = 'routing-demo'" : "set @routing_demo = 1";
+        // The update above opened the read-after-write window again: the rest reads under use_replica.
+        auto replica_ok = soci::routing.use_replica(sql);
+        r.note("a SET runs on the primary and follows the session: replayed on the replicas it reads from "
+               "[use_replica from here on]");
+        std::string const set = pg ? "set application_name = 'routing-demo'" : "set @routing_demo = 'routing-demo'";
+        std::string const get = pg ? "select current_setting('application_name')" : "select @routing_demo";
         sql << set;
         r.show(set);
+        std::string value;
+        sql << get, soci::into(value);
+        r.show(get, value);
+
+        r.note("a read-only transaction runs on one replica, from BEGIN to COMMIT");
+        {
+            soci::routing_read_only_transaction tr(sql);
+            r.show(pg ? "begin read only" : "start transaction read only");
+            sql << "select count(*) from " + table, soci::into(n);
+            r.show("select count(*) from " + table, std::to_string(n));
+            sql << "select " + port, soci::into(p);
+            r.show("select " + port, std::to_string(p));
+            tr.commit();
+            r.show("commit");
+        }
+
+        r.note("a temporary table lives on one primary connection: it pins the session there until it is dropped");
+        std::string const temp = "routing_demo_scratch";
+        sql << "create temporary table " + temp + " (i integer)";
+        r.show("create temporary table " + temp + " (i integer)");
+        sql << "select " + port, soci::into(p);
+        r.show("select " + port, std::to_string(p));
+        sql << "drop table " + temp;
+        r.show("drop table " + temp);
         sql << "select " + port, soci::into(p);
         r.show("select " + port, std::to_string(p));
 
