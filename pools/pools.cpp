@@ -409,20 +409,32 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
     for (;;)
     {
         // Whose idle connection: the borrower's own first (its statement cache, its session-bound values
-        // such as lastval()); else one nobody claims; else the most recently given back. Affinity is a
-        // preference, never a reservation: an idle connection is never left idle while a borrower connects.
-        auto pick = d.idle.end();
+        // such as lastval(), its replayed settings); else one nobody claims; else the most recently given back
+        // — among those, one that carries no settings kept for another borrower (which would cost a reset
+        // here and a replay there) before one that does. Affinity is a preference, never a reservation: an
+        // idle connection is never left idle while a borrower connects.
+        auto const none = d.idle.end();
+        auto pick = none, unclaimed_clean = none, clean = none, unclaimed = none;
         for (auto it = d.idle.rbegin(); it != d.idle.rend(); ++it)
         {
+            auto const at = std::prev(it.base());
             if (affinity != nullptr && it->affinity == affinity)
             {
-                pick = std::prev(it.base());
+                pick = at;
                 break;
             }
-            if (it->affinity == nullptr && pick == d.idle.end())
-                pick = std::prev(it.base());
+            bool const has_settings = it->settings != dirt_none;
+            if (it->affinity == nullptr && !has_settings && unclaimed_clean == none)
+                unclaimed_clean = at;
+            if (!has_settings && clean == none)
+                clean = at;
+            if (it->affinity == nullptr && unclaimed == none)
+                unclaimed = at;
         }
-        if (pick == d.idle.end() && !d.idle.empty())
+        for (auto candidate : {unclaimed_clean, clean, unclaimed})
+            if (pick == none)
+                pick = candidate;
+        if (pick == none && !d.idle.empty())
             pick = d.idle.end() - 1;
         if (pick != d.idle.end())
         {

@@ -334,6 +334,36 @@ BOOST_AUTO_TEST_CASE(replayed_settings_wait_for_their_borrower_and_are_reset_for
     }
 }
 
+BOOST_AUTO_TEST_CASE(another_borrower_gets_a_clean_connection_before_one_kept_with_settings)
+{
+    routing_options options;
+    endpoint_pool pool(test_cluster(0).primary, endpoint_role::primary, options);
+    int const alice = 0, bob = 0, carol = 0;
+    soci::session* bobs = nullptr;
+    {
+        lease b = pool.acquire(&bob);
+        lease a = pool.acquire(&alice);
+        BOOST_REQUIRE(b);
+        BOOST_REQUIRE(a);
+        bobs = &b.session();
+        BOOST_TEST(&a.session() != bobs);
+        a.session() << set_marker();
+        a.mark_dirty(dirt_settings);
+        a.set_carried(11);
+        b.release();
+        a.release();  // alice's (with settings) goes back last: plain recency would hand out alice's
+    }
+    std::uint64_t const resets = pool.stats().connections_reset;
+    lease c = pool.acquire(&carol);
+    BOOST_REQUIRE(c);
+    BOOST_TEST(&c.session() == bobs);  // clean: no reset for carol, no replay for alice
+    BOOST_TEST(pool.stats().connections_reset == resets);
+    lease a = pool.acquire(&alice);
+    BOOST_REQUIRE(a);
+    BOOST_TEST(a.carried() == 11u);
+    BOOST_TEST(carries_marker(a.session()));
+}
+
 BOOST_AUTO_TEST_CASE(replayed_settings_are_reset_for_a_borrower_without_affinity)
 {
     routing_options options;
