@@ -7,13 +7,10 @@
 // trip on return), or `SET application_name` marked as session state (dirty: the pool resets it on return —
 // PostgreSQL RESET ALL and friends in one round trip, MySQL mysql_reset_connection()). Interleaved in blocks,
 // reported per iteration: wall time and the process's CPU time (user + system) in µs, and the difference.
+#include "bench-clock.h"
 #include "config.h"
 #include "pools.h"
 
-
-#include <sys/resource.h>
-
-#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -21,39 +18,21 @@
 namespace
 {
 
-using clock_type = std::chrono::steady_clock;
+using bench::cost;
 
-double cpu_seconds()
-{
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
-        + static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-struct cost
-{
-    double wall = 0;
-    double cpu = 0;
-    long n = 0;
-};
-
+/// `count` leases of the pool, each running `statement` and given back (dirty: marked as session state).
 void run(soci_routing::endpoint_pool& pool, bool dirty, char const* statement, int count, cost& c)
 {
-    auto const t0 = clock_type::now();
-    double const c0 = cpu_seconds();
-    for (int i = 0; i < count; ++i)
-    {
-        soci_routing::lease l = pool.acquire();
-        if (!l)
-            throw std::runtime_error("no connection: " + pool.exhausted_message());
-        l.session() << statement;
-        if (dirty)
-            l.mark_dirty(soci_routing::dirt_session);
-    }  // given back (and reset when dirty) here
-    c.wall += std::chrono::duration<double>(clock_type::now() - t0).count();
-    c.cpu += cpu_seconds() - c0;
-    c.n += count;
+    c.add(
+        [&] {
+            soci_routing::lease l = pool.acquire();
+            if (!l)
+                throw std::runtime_error("no connection: " + pool.exhausted_message());
+            l.session() << statement;
+            if (dirty)
+                l.mark_dirty(soci_routing::dirt_session);
+        },  // given back (and reset when dirty) here
+        count);
 }
 
 } // namespace
@@ -84,15 +63,12 @@ int main(int argc, char** argv)
             run(pool, false, "SELECT 1", block, clean);
             run(pool, true, set, block, dirty);
         }
-        auto per = [](double seconds, long n) { return seconds * 1e6 / static_cast<double>(n); };
         std::printf("%s primary, %ld iterations each, µs per iteration (wall / client CPU):\n",
                     soci_routing::to_string(config.primary.drv), clean.n);
-        std::printf("  clean return (SELECT 1)            %8.1f / %6.1f\n", per(clean.wall, clean.n),
-                    per(clean.cpu, clean.n));
-        std::printf("  dirty return (%s, reset) %8.1f / %6.1f\n", set, per(dirty.wall, dirty.n),
-                    per(dirty.cpu, dirty.n));
-        std::printf("  reset: +%.1f µs wall, +%.1f µs client CPU per dirty return\n",
-                    per(dirty.wall, dirty.n) - per(clean.wall, clean.n), per(dirty.cpu, dirty.n) - per(clean.cpu, clean.n));
+        std::printf("  clean return (SELECT 1)            %8.1f / %6.1f\n", clean.wall_us(), clean.cpu_us());
+        std::printf("  dirty return (%s, reset) %8.1f / %6.1f\n", set, dirty.wall_us(), dirty.cpu_us());
+        std::printf("  reset: +%.1f µs wall, +%.1f µs client CPU per dirty return\n", dirty.wall_us() - clean.wall_us(),
+                    dirty.cpu_us() - clean.cpu_us());
         return 0;
     }
     catch (std::exception const& e)

@@ -11,48 +11,19 @@
 //    primary only.
 // 2. Read-only transactions of 5 reads: BEGIN READ ONLY ... COMMIT (on one replica) against the same 5 reads
 //    in autocommit (each on a replica), and in a read-write transaction (on the primary). Per transaction.
+#include "bench-clock.h"
+
 #include <soci/routing/soci-routing.h>
 #include <soci/soci.h>
 
-#include <sys/resource.h>
-
-#include <chrono>
 #include <cstdio>
 #include <exception>
-#include <functional>
 #include <string>
 
 namespace
 {
 
-using clock_type = std::chrono::steady_clock;
-
-double cpu_seconds()
-{
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
-        + static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-struct cost
-{
-    double wall = 0;
-    double cpu = 0;
-    long n = 0;
-    void add(std::function<void()> const& f, int count)
-    {
-        auto const t0 = clock_type::now();
-        double const c0 = cpu_seconds();
-        for (int i = 0; i < count; ++i)
-            f();
-        wall += std::chrono::duration<double>(clock_type::now() - t0).count();
-        cpu += cpu_seconds() - c0;
-        n += count;
-    }
-    double wall_us() const { return wall * 1e6 / static_cast<double>(n); }
-    double cpu_us() const { return cpu * 1e6 / static_cast<double>(n); }
-};
+using bench::cost;
 
 std::uint64_t replica_statements(soci::session& sql)
 {
@@ -98,7 +69,7 @@ int main(int argc, char** argv)
             with << "SET statement_timeout = '30s'";
         }
         int v = 0;
-        auto read = [&](soci::session& s) { return [&] { s << "SELECT 1", soci::into(v); }; };
+        auto read = [&v](soci::session& s) { return [&v, p = &s] { *p << "SELECT 1", soci::into(v); }; };
         cost set_cost, plain_cost;
         set_cost.add(read(with), 200);  // warm-up: connections opened, settings replayed
         plain_cost.add(read(without), 200);
