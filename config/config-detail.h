@@ -24,10 +24,12 @@ inline constexpr char const* expect_string = "a string";
 inline constexpr char const* expect_driver = "\"postgresql\" or \"mysql\"";
 inline constexpr char const* expect_balance = "\"round_robin\", \"random\" or \"least_connections\"";
 inline constexpr char const* expect_topology = "\"static\" or \"discover\"";
+inline constexpr char const* expect_consistency = "\"window\" or \"causal\"";
 
 std::optional<driver> driver_from_string(std::string_view s) noexcept;
 std::optional<balance_policy> balance_from_string(std::string_view s) noexcept;
 std::optional<topology_mode> topology_from_string(std::string_view s) noexcept;
+std::optional<consistency_mode> consistency_from_string(std::string_view s) noexcept;
 
 /// A value as libpq and SOCI's mysql backend read it: bare when it can be, else single-quoted with `\'` and `\\`.
 std::string quote_connect_value(std::string_view value);

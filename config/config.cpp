@@ -38,6 +38,11 @@ char const* to_string(topology_mode t) noexcept
     return t == topology_mode::discover ? "discover" : "static";
 }
 
+char const* to_string(consistency_mode c) noexcept
+{
+    return c == consistency_mode::causal ? "causal" : "window";
+}
+
 namespace detail
 {
 
@@ -60,6 +65,13 @@ std::optional<topology_mode> topology_from_string(std::string_view s) noexcept
 {
     if (s == "static") return topology_mode::static_roles;
     if (s == "discover") return topology_mode::discover;
+    return std::nullopt;
+}
+
+std::optional<consistency_mode> consistency_from_string(std::string_view s) noexcept
+{
+    if (s == "window") return consistency_mode::window;
+    if (s == "causal") return consistency_mode::causal;
     return std::nullopt;
 }
 
@@ -301,6 +313,7 @@ public:
         positive("routing.lag_probe_interval", r.lag_probe_interval);
         non_negative("routing.read_timeout", r.read_timeout);
         positive("routing.role_probe_interval", r.role_probe_interval);
+        non_negative("routing.causal_timeout", r.causal_timeout);
 
         endpoint("primary", config_.primary, nullptr);
         std::set<std::string> names{config_.primary.name};

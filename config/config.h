@@ -23,10 +23,15 @@ enum class balance_policy { round_robin, random, least_connections };
 /// Where the roles of the nodes come from: the configuration (`static`), or a prober that asks each node
 /// (`discover`): the configured roles are then a starting guess, and a promoted replica becomes the primary.
 enum class topology_mode { static_roles, discover };
+/// How a scope's reads see its own writes: for `sticky` seconds after each write they go to the primary
+/// (`window`), or they go to a replica that has replayed the write's position (`causal`: PostgreSQL WAL LSN,
+/// MariaDB GTID), waiting up to `causal_timeout` for one, else to the primary.
+enum class consistency_mode { window, causal };
 
 char const* to_string(driver d) noexcept;          ///< "postgresql" / "mysql"
 char const* to_string(balance_policy b) noexcept;  ///< "round_robin" / "random" / "least_connections"
 char const* to_string(topology_mode t) noexcept;   ///< "static" / "discover"
+char const* to_string(consistency_mode c) noexcept;  ///< "window" / "causal"
 
 /// Connection limits of one endpoint's pool.
 struct pool_config
@@ -89,6 +94,11 @@ struct routing_options
     /// Seconds between role probes of every node (topology = "discover"); a refused write or a lost primary
     /// connection probes at once.
     double role_probe_interval = 1.0;
+    /// Read-your-writes by time window (`sticky`) or by replicated position.
+    consistency_mode consistency = consistency_mode::window;
+    /// Causal mode: seconds a read may wait for a replica to replay the scope's position before it goes to the
+    /// primary; 0: never waits (a replica already known to have it, else the primary).
+    double causal_timeout = 0.05;
 };
 
 /// The `[classifier]` section.

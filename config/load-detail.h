@@ -90,7 +90,8 @@ std::optional<bool> parse_bool(std::string_view s);
 // Setting fields by name, shared by every loader. A value may come as text (inline, the
 // environment, or an interpolated TOML string); the TOML loader checks node types itself.
 
-enum class field_kind { string, secret, integer, number, boolean, driver_name, balance_name, topology_name };
+enum class field_kind { string, secret, integer, number, boolean, driver_name, balance_name, topology_name,
+                        consistency_name };
 
 struct field_spec
 {
@@ -132,6 +133,8 @@ inline constexpr field_spec routing_fields[] = {
     {"read_timeout", field_kind::number, expect_non_negative},
     {"topology", field_kind::topology_name, expect_topology},
     {"role_probe_interval", field_kind::number, expect_positive},
+    {"consistency", field_kind::consistency_name, expect_consistency},
+    {"causal_timeout", field_kind::number, expect_non_negative},
 };
 
 template <std::size_t N>

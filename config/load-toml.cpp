@@ -104,7 +104,8 @@ private:
         if (auto const s = n.value_exact<std::string>())
         {
             bool const textual = f.kind == field_kind::string || secret || f.kind == field_kind::driver_name
-                || f.kind == field_kind::balance_name || f.kind == field_kind::topology_name;
+                || f.kind == field_kind::balance_name || f.kind == field_kind::topology_name
+                || f.kind == field_kind::consistency_name;
             if (textual || s->find("${") != std::string::npos)
             {
                 auto const text = interpolate(d_, where, key, *s);

@@ -128,6 +128,14 @@ std::optional<value> convert_text(draft& d, location const& at, std::string cons
             return std::nullopt;
         }
         return v;
+    case field_kind::consistency_name:
+        if (!detail::consistency_from_string(text))
+        {
+            d.problem(at, key, fmt::format("unknown consistency {}, expected {}{}", show(text), f.expect,
+                                           detail::did_you_mean(text, {"window", "causal"})));
+            return std::nullopt;
+        }
+        return v;
     }
     return std::nullopt;
 }
@@ -169,6 +177,8 @@ void set_routing_field(routing_options& r, std::string_view name, value const& v
     else if (name == "read_timeout") r.read_timeout = v.number;
     else if (name == "topology") r.topology = *detail::topology_from_string(v.text);
     else if (name == "role_probe_interval") r.role_probe_interval = v.number;
+    else if (name == "consistency") r.consistency = *detail::consistency_from_string(v.text);
+    else if (name == "causal_timeout") r.causal_timeout = v.number;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -56,7 +56,9 @@ nlohmann::ordered_json cluster_json(cluster_config const& c, bool redacted)
                     {"lag_probe_interval", r.lag_probe_interval},
                     {"read_timeout", r.read_timeout},
                     {"topology", to_string(r.topology)},
-                    {"role_probe_interval", r.role_probe_interval}};
+                    {"role_probe_interval", r.role_probe_interval},
+                    {"consistency", to_string(r.consistency)},
+                    {"causal_timeout", r.causal_timeout}};
     if (redacted)  // env_prefix only says where values came from; the identity is about the values
         j["routing"]["env_prefix"] = r.env_prefix;
     j["primary"] = endpoint_json(c.primary, redacted);
@@ -129,7 +131,9 @@ std::string to_toml(cluster_config const& config)
                                 {"lag_probe_interval", r.lag_probe_interval},
                                 {"read_timeout", r.read_timeout},
                                 {"topology", to_string(r.topology)},
-                                {"role_probe_interval", r.role_probe_interval}}},
+                                {"role_probe_interval", r.role_probe_interval},
+                                {"consistency", to_string(r.consistency)},
+                                {"causal_timeout", r.causal_timeout}}},
         {"primary", endpoint_toml(config.primary)},
         {"replicas", std::move(replicas)},
         {"classifier", toml::table{{"primary_functions", std::move(functions)}}},

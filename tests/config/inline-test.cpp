@@ -78,6 +78,15 @@ BOOST_AUTO_TEST_CASE(what_soci_passes_and_the_routing_prefix_give_the_same_confi
     BOOST_TEST(load_connect_string(body).identity() == load_connect_string(issue_example).identity());
 }
 
+BOOST_AUTO_TEST_CASE(consistency_keys_are_inline_options)
+{
+    auto const c = load_connect_string("primary='host=a' sticky=0 consistency=causal causal_timeout=0.1");
+    BOOST_TEST(std::string(to_string(c.routing.consistency)) == "causal");
+    BOOST_TEST(c.routing.causal_timeout == 0.1);
+    auto const p = problem_with_key(inline_problems("primary='host=a' consistency=strong"), "routing.consistency");
+    BOOST_TEST(p.message.find("unknown consistency \"strong\", expected \"window\" or \"causal\"") == 0);
+}
+
 BOOST_AUTO_TEST_CASE(quoted_values_keep_spaces_quotes_and_backslashes)
 {
     auto const c = load_connect_string(

@@ -313,6 +313,35 @@ BOOST_AUTO_TEST_CASE(unknown_topology_and_bad_role_probe_interval_are_errors)
     BOOST_TEST(problem_with_key(problems, "routing.role_probe_interval").line == 3);
 }
 
+BOOST_AUTO_TEST_CASE(consistency_and_causal_timeout_are_read_and_written_back)
+{
+    auto const plain = load_toml("[primary]\nhost = \"a\"\n", "db.toml");
+    BOOST_TEST(plain.routing.causal_timeout == 0.05);
+    auto const c = load_toml("[routing]\nconsistency = \"causal\"\ncausal_timeout = 0.2\n[primary]\nhost = \"a\"\n",
+                             "db.toml");
+    BOOST_TEST(std::string(to_string(c.routing.consistency)) == "causal");
+    BOOST_TEST(c.routing.causal_timeout == 0.2);
+    BOOST_TEST(to_toml(c).find("consistency = 'causal'") != std::string::npos);
+    BOOST_TEST(to_json(c).find("\"consistency\": \"causal\"") != std::string::npos);
+    auto const w = load_toml("[routing]\nconsistency = \"window\"\ncausal_timeout = 0\n[primary]\nhost = \"a\"\n",
+                             "db.toml");
+    BOOST_TEST(std::string(to_string(w.routing.consistency)) == "window");
+    BOOST_TEST(w.routing.causal_timeout == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_consistency_and_negative_causal_timeout_are_errors)
+{
+    auto const problems = toml_problems("[routing]\nconsistency = \"casual\"\ncausal_timeout = -1\n"
+                                        "[primary]\nhost = \"a\"\n");
+    auto const t = problem_with_key(problems, "routing.consistency");
+    BOOST_TEST(t.line == 2);
+    BOOST_TEST(t.message.find("unknown consistency \"casual\"") == 0);
+    BOOST_TEST(t.message.find("did you mean \"causal\"") != std::string::npos);
+    BOOST_TEST(problem_with_key(problems, "routing.causal_timeout").line == 3);
+    auto const typed = toml_problems("[routing]\nconsistency = 1\n[primary]\nhost = \"a\"\n");
+    BOOST_TEST(problem_with_key(typed, "routing.consistency").line == 2);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_driver_and_balance_policy_are_errors)
 {
     auto const problems = toml_problems("[routing]\nbalance = \"round-robin\"\n[primary]\nhost = \"a\"\n"
