@@ -10,6 +10,18 @@ namespace soci
 using soci_routing::find_routing_backend;
 using soci_routing::require_routing_backend;
 
+namespace
+{
+
+void require_causal(soci_routing::session_state const& st, char const* what)
+{
+    if (!st.causal_)
+        throw soci_error(std::string("soci::routing.") + what + "() needs [routing] consistency = \"causal\"; "
+                         "this session's cluster (" + st.cluster_->config().source + ") uses \"window\".");
+}
+
+} // namespace
+
 bool routing_backend_factory::is_routed(session& sql) const
 {
     return find_routing_backend(sql) != nullptr;
@@ -35,6 +47,23 @@ void routing_backend_factory::set_scope(session& sql, std::shared_ptr<routing_sc
 std::shared_ptr<routing_scope> routing_backend_factory::get_scope(session& sql) const
 {
     return require_routing_backend(sql).state()->scope_;
+}
+
+std::string routing_backend_factory::causal_token(session& sql) const
+{
+    soci_routing::session_state& st = *require_routing_backend(sql).state();
+    require_causal(st, "causal_token");
+    soci_routing::causal_position position;
+    if (!st.causal_requirement(position))
+        return {};
+    return soci_routing::to_token(position, st.driver_);
+}
+
+void routing_backend_factory::require(session& sql, std::string const& token) const
+{
+    soci_routing::session_state& st = *require_routing_backend(sql).state();
+    require_causal(st, "require");
+    soci_routing::scope_access::require(*st.scope_, st.cluster_.get(), soci_routing::parse_token(token, st.driver_));
 }
 
 void routing_backend_factory::begin_read_only(session& sql) const

@@ -1,19 +1,32 @@
-// soci-routing: routing_scope, where read-after-write state lives.
+// soci-routing: routing_scope, where read-after-write state lives: the time of the last write (consistency =
+// "window") and, per cluster, the causal position of the scope's writes (consistency = "causal").
 
-#include <soci/routing/soci-routing.h>
+#include "scope.h"
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <mutex>
 
 namespace soci
 {
 
-// Today the scope knows when it last wrote; a causal position (PostgreSQL WAL LSN, MySQL GTID) will join it,
-// so that a replica that has replayed that position can serve reads before the window ends.
 struct routing_scope::impl
 {
     /// steady_clock ticks of the last write; 0: none.
     std::atomic<std::int64_t> last_write{0};
+
+    /// Causal state of one cluster.
+    struct causal_state
+    {
+        std::uint64_t writes = 0;    ///< committed writes noted
+        std::uint64_t resolved = 0;  ///< writes covered by `position`
+        soci_routing::causal_position position;
+    };
+    /// True once anything causal was noted: scopes of window mode never take the lock.
+    std::atomic<bool> causal{false};
+    mutable std::mutex mutex;
+    std::map<void const*, causal_state> clusters;
 };
 
 routing_scope::routing_scope() : impl_(new impl) {}
@@ -39,6 +52,69 @@ bool routing_scope::within_window(std::chrono::steady_clock::duration sticky) co
 void routing_scope::reset() noexcept
 {
     impl_->last_write.store(0, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->clusters.clear();
+    impl_->causal.store(false, std::memory_order_relaxed);
 }
 
 } // namespace soci
+
+namespace soci_routing
+{
+
+void scope_access::note_write(soci::routing_scope& s, void const* cluster) noexcept
+{
+    try
+    {
+        std::lock_guard<std::mutex> lock(s.impl_->mutex);
+        ++s.impl_->clusters[cluster].writes;
+        s.impl_->causal.store(true, std::memory_order_release);
+    }
+    catch (...)
+    {
+        // Out of memory: the write is not tracked (its reads may be stale); nothing else can be done here.
+    }
+}
+
+bool scope_access::need(soci::routing_scope const& s, void const* cluster, causal_need& out)
+{
+    if (!s.impl_->causal.load(std::memory_order_acquire))
+        return false;
+    std::lock_guard<std::mutex> lock(s.impl_->mutex);
+    auto const it = s.impl_->clusters.find(cluster);
+    if (it == s.impl_->clusters.end())
+        return false;
+    out.writes = it->second.writes;
+    out.pending = it->second.resolved < it->second.writes;
+    out.position = it->second.position;
+    return out.pending || !out.position.empty();
+}
+
+void scope_access::settle(soci::routing_scope& s, void const* cluster, causal_position const& p, std::uint64_t writes)
+{
+    std::lock_guard<std::mutex> lock(s.impl_->mutex);
+    auto& c = s.impl_->clusters[cluster];
+    merge(c.position, p);
+    c.resolved = std::max(c.resolved, writes);
+    s.impl_->causal.store(true, std::memory_order_release);
+}
+
+void scope_access::replace(soci::routing_scope& s, void const* cluster, causal_position const& p, std::uint64_t writes)
+{
+    std::lock_guard<std::mutex> lock(s.impl_->mutex);
+    auto& c = s.impl_->clusters[cluster];
+    c.position = p;
+    c.resolved = std::max(c.resolved, writes);
+    s.impl_->causal.store(true, std::memory_order_release);
+}
+
+void scope_access::require(soci::routing_scope& s, void const* cluster, causal_position const& p)
+{
+    if (p.empty())
+        return;
+    std::lock_guard<std::mutex> lock(s.impl_->mutex);
+    merge(s.impl_->clusters[cluster].position, p);
+    s.impl_->causal.store(true, std::memory_order_release);
+}
+
+} // namespace soci_routing

@@ -33,6 +33,8 @@ session_state::session_state(cluster_config const& config)
       dialect_(dialect_of(driver_)),
       sticky_(seconds_to_duration(cluster_->config().routing.sticky)),
       fallback_(cluster_->config().routing.fallback),
+      causal_(cluster_->config().routing.consistency == consistency_mode::causal),
+      causal_timeout_(seconds_to_duration(cluster_->config().routing.causal_timeout)),
       replicas_(cluster_->replica_count()),
       scope_(std::make_shared<soci::routing_scope>())
 {
@@ -59,8 +61,9 @@ route_state session_state::facts(classification const& c) const noexcept
     s.pinned = pinned_;
     s.forced_primary = force_primary_ > 0;
     s.forced_replica = force_replica_ > 0;
-    // Reading the clock only matters for reads.
-    s.within_window = c.where == target::replica && sticky_.count() > 0 && scope_->within_window(sticky_);
+    // Reading the clock only matters for reads. Causal mode has no window (but on servers without positions).
+    s.within_window = c.where == target::replica && (!causal_ || positions_unsupported_) && sticky_.count() > 0
+        && scope_->within_window(sticky_);
     s.replica_unavailable = replicas_.empty();
     s.fallback = fallback_;
     return s;
@@ -110,7 +113,7 @@ void session_state::note_executed(classification const& c, bool procedure, endpo
     last_reason_ = reason;
     if (c.is_write || procedure)
     {
-        scope_->note_write();
+        note_scope_write();
         if (in_transaction_)
             transaction_wrote_ = true;
     }
@@ -167,6 +170,62 @@ void session_state::leave_primary_for_replica_transaction() noexcept
         settle_primary(*p, false);
 }
 
+void session_state::note_scope_write() noexcept
+{
+    scope_->note_write();
+    if (causal_)
+        scope_access::note_write(*scope_, cluster_.get());
+}
+
+bool session_state::causal_requirement(causal_position& required)
+{
+    if (positions_unsupported_)
+        return false;
+    causal_need need;
+    void const* const key = cluster_.get();
+    if (!scope_access::need(*scope_, key, need))
+        return false;
+    bool const stale = !need.position.empty() && !same_history(need.position, cluster_->primary_history());
+    if (need.pending || stale)
+    {
+        // One round trip on a primary connection (this session's own when it is idle): the primary's position
+        // now covers every write committed before it.
+        std::shared_ptr<endpoint_handle> h = primary();
+        std::optional<causal_position> now;
+        try
+        {
+            now = read_primary_position(h->session(), driver_);
+        }
+        catch (soci::soci_error& e)
+        {
+            primary_failed(*h, e);
+            e.add_context("reading the primary's position for read-your-writes (consistency = \"causal\")");
+            throw;
+        }
+        catch (std::exception const& e)
+        {
+            primary_failed(*h, e);
+            throw;
+        }
+        settle_primary(*h, false);
+        if (!now)
+        {
+            // MySQL proper (no MariaDB GTIDs): the `sticky` window decides, as in window mode.
+            positions_unsupported_ = true;
+            return false;
+        }
+        cluster_->note_primary_position(*now);
+        if (!need.position.empty() && !same_history(need.position, *now))
+            scope_access::replace(*scope_, key, *now, need.writes);
+        else
+            scope_access::settle(*scope_, key, *now, need.writes);
+        if (!scope_access::need(*scope_, key, need))
+            return false;
+    }
+    required = need.position;
+    return !required.empty();
+}
+
 void session_state::note_begin() noexcept
 {
     in_transaction_ = true;
@@ -177,7 +236,7 @@ void session_state::note_end() noexcept
 {
     // The window restarts at the commit: a transaction longer than `sticky` must still be read back.
     if (transaction_wrote_)
-        scope_->note_write();
+        note_scope_write();
     in_transaction_ = false;
     transaction_wrote_ = false;
     txn_fresh_ = false;

@@ -8,6 +8,7 @@
 #define SOCI_ROUTING_BACKEND_H_INCLUDED
 
 #include "route.h"
+#include "scope.h"
 
 #include "classifier.h"
 #include "config.h"
@@ -198,6 +199,14 @@ struct session_state
     void update_pinned() noexcept;
     /// The causes that pin the session now ("temp_table", "opaque", ...), for messages and tests.
     std::string pin_causes() const;
+    /// Causal mode: the position a read of the session's scope must find on a replica (empty: none). Reads
+    /// the primary's position first when the scope wrote since it was last read, or when the scope's
+    /// position is of another history than the primary's (replaced then by the primary's). Throws when the
+    /// primary cannot be asked. False when nothing is required (or positions are unsupported: window rule).
+    bool causal_requirement(causal_position& required);
+    /// A write committed (or may have): the scope's causal position is pending (causal mode), its window
+    /// restarts.
+    void note_scope_write() noexcept;
     void note_begin() noexcept;
     void note_end() noexcept;
     /// A read-only transaction began on a replica instead: the primary's fresh transaction (PostgreSQL) is
@@ -235,6 +244,10 @@ struct session_state
     classify_options classify_options_;
     std::chrono::steady_clock::duration sticky_;
     bool fallback_;
+    bool causal_;  ///< consistency = "causal"
+    std::chrono::steady_clock::duration causal_timeout_;
+    /// Causal mode on a server without positions (MySQL proper): the `sticky` window serves instead.
+    bool positions_unsupported_ = false;
     std::shared_ptr<endpoint_handle> primary_held_;  ///< while in a transaction, pinned or keeping a blob
     std::weak_ptr<endpoint_handle> primary_shared_;  ///< the primary connection live statements use
     bool keep_primary_ = false;                      ///< a blob was made: hold the primary connection
@@ -439,6 +452,20 @@ private:
     void note_replica_transaction() noexcept;
     /// Runs replica_txn_prelude_ on `h`, which is to run the transaction; false (nothing moves) on failure.
     bool open_replica_transaction(endpoint_handle& h) noexcept;
+    /// Causal mode: waits on replica connection `h` up to causal_timeout for `required` (what it learns of the
+    /// replica's position is noted on its pool); `waited`: seconds. False when the wait ran out (counted).
+    /// A failure of the replica is recorded on it and thrown.
+    bool wait_for(endpoint_handle& h, causal_position const& required, double& waited);
+    /// True while choose() decides for an execution (false: for a prepare, which never waits nor counts).
+    bool executing_ = false;
+    /// What choose() did for causal consistency, counted once the execution is routed.
+    struct causal_outcome
+    {
+        enum kind { replica, after_wait, primary };
+        endpoint_pool* pool = nullptr;  ///< nullptr: nothing to count
+        kind what = replica;
+        double seconds = 0;             ///< the wait
+    } causal_outcome_;
     /// The statement runs inside the session's read-only transaction on a replica: its connection.
     std::shared_ptr<endpoint_handle> in_replica_transaction(char const*& reason);
     /// A statement of the read-only transaction on a replica failed with `e` (from a catch block): before any

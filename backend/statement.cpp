@@ -222,18 +222,54 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
 
     // Replicas where the session's settings could not be replayed are not used until the settings change.
     std::uint64_t const refused = state_->replay_failed_tag_ == state_->settings_tag_ ? state_->replay_failed_ : 0;
+    cluster& c = *state_->cluster_;
+
+    // consistency = "causal": the read needs a replica that has replayed the scope's position. A use_replica
+    // guard accepts staleness.
+    causal_position required;
+    bool const causal = state_->causal_ && !facts.forced_replica && state_->causal_requirement(required);
+    if (!causal && state_->positions_unsupported_)
+    {
+        // MySQL proper: no positions; the `sticky` window decides, as in window mode.
+        facts = state_->facts(routed);
+        facts.primary_only_exchange = primary_only_;
+        facts.procedure = procedure_;
+        d = route(routed, facts);
+        if (d.target == route_target::primary)
+        {
+            reason = d.reason;
+            return state_->synced_primary();
+        }
+    }
 
     // A replica: keep the one the inner statement is on while it stays usable (no re-preparation, and a
     // once statement prepared on a replica runs there).
     if (endpoint_ && !endpoint_->is_primary() && !endpoint_->broken_ && endpoint_->pool_->usable()
-        && (refused & (std::uint64_t(1) << (endpoint_->replica_index_ & 63))) == 0)
+        && (refused & (std::uint64_t(1) << (endpoint_->replica_index_ & 63))) == 0
+        && (!causal || endpoint_->pool_->has_replayed(required)))
     {
         if (state_->try_sync_replica(*endpoint_) && (!read_only_begin || open_replica_transaction(*endpoint_)))
         {
-            reason = read_only_begin ? "read_only_transaction" : d.reason;
+            if (causal && executing_)
+                causal_outcome_ = {endpoint_->pool_, causal_outcome::replica, 0};
+            reason = read_only_begin ? "read_only_transaction" : causal ? "causal_replica" : d.reason;
             return endpoint_;
         }
     }
+
+    // Causal: replicas not known to have the position are tried last, after a wait (one per read, up to
+    // causal_timeout); with causal_timeout = 0 never.
+    std::uint64_t behind = 0;
+    if (causal)
+    {
+        for (std::size_t i = 0; i != c.replica_count() && i < 64; ++i)
+            if (!c.replica(i).has_replayed(required))
+                behind |= std::uint64_t(1) << i;
+    }
+    // At prepare, replicas known to have the position are preferred, but nothing waits: the execution decides
+    // (and counts).
+    bool may_wait = causal && state_->causal_timeout_.count() > 0;
+    bool const causal_short = executing_ && behind != 0;  // some replica was left out for lack of the position
 
     // A replica that failed to connect for this statement's prepare is not tried again for its execution:
     // one read pays one connect timeout at most.
@@ -243,10 +279,15 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     std::string failures;
     endpoint_pool* first_failed = nullptr;
     bool replay_refused = refused != 0;  // the session's settings keep some replicas out
-    cluster& c = *state_->cluster_;
     for (std::size_t attempt = 0; attempt <= c.replica_count(); ++attempt)
     {
-        endpoint_pool* p = c.pick_replica(exclude);
+        endpoint_pool* p = c.pick_replica(exclude | behind);
+        bool must_wait = false;
+        if (p == nullptr && (exclude & behind) != behind && (may_wait || !executing_))
+        {
+            p = c.pick_replica(exclude);
+            must_wait = p != nullptr && executing_ && may_wait;
+        }
         if (p == nullptr)
             break;
         std::size_t const index = state_->index_of(p);
@@ -261,12 +302,26 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
                 replay_refused = true;
                 continue;
             }
+            double waited = 0;
+            if (must_wait)
+            {
+                may_wait = false;
+                if (!wait_for(*h, required, waited))
+                {
+                    exclude |= std::uint64_t(1) << (index & 63);
+                    continue;
+                }
+            }
             if (read_only_begin && !open_replica_transaction(*h))
             {
                 exclude |= std::uint64_t(1) << (index & 63);
                 continue;
             }
-            reason = read_only_begin ? "read_only_transaction" : d.reason;
+            if (causal && executing_)
+                causal_outcome_ = {p, must_wait ? causal_outcome::after_wait : causal_outcome::replica, waited};
+            reason = read_only_begin ? "read_only_transaction"
+                     : causal        ? (must_wait ? "causal_wait" : "causal_replica")
+                                     : d.reason;
             return h;
         }
         catch (std::exception const& e)
@@ -286,6 +341,14 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
         facts.replica_failed = true;
     if (!facts.replica_failed)
         facts.replica_unavailable = true;
+    // No replica had the position (or caught up within causal_timeout): the primary has it.
+    if (causal_short && first_failed == nullptr && !replay_refused)
+    {
+        std::shared_ptr<endpoint_handle> primary = state_->synced_primary();
+        causal_outcome_ = {primary->pool_, causal_outcome::primary, 0};
+        reason = "causal_primary";
+        return primary;
+    }
     d = route(routed, facts);
     if (d.target == route_target::none)
     {
@@ -297,6 +360,44 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
         count_fallback(*first_failed);
     reason = replay_refused && first_failed == nullptr ? "replay_failed" : d.reason;
     return state_->synced_primary();
+}
+
+bool routing_statement_backend::wait_for(endpoint_handle& h, causal_position const& required, double& waited)
+{
+    using clock = std::chrono::steady_clock;
+    endpoint_pool& pool = *h.pool_;
+    auto const start = clock::now();
+    bool reached = false;
+    {
+        socket_watchdog::watch watch = pool.watch_read(h.session());
+        std::optional<causal_position> seen;
+        try
+        {
+            seen = wait_for_position(h.session(), state_->driver_, required, state_->causal_timeout_, reached);
+            if (watch.end())
+                throw deadline_error(pool.read_timeout_message());
+        }
+        catch (std::exception const& e)
+        {
+            // The replica failed the wait as it would have failed the read: its health pays, the read goes on.
+            bool const cut = watch.end() || dynamic_cast<deadline_error const*>(&e) != nullptr;
+            failure_class const fc = cut ? failure_class::connection
+                                         : classify_failure(e, state_->driver_, &h.session());
+            std::string const message = cut ? pool.read_timeout_message() : redact(e.what());
+            pool.record_failure(fc, message);
+            if (fc == failure_class::connection)
+                state_->forget_replica(h);
+            if (cut)
+                throw deadline_error(message);
+            throw;
+        }
+        if (seen)
+            pool.note_replayed(*seen);
+    }
+    waited = std::chrono::duration<double>(clock::now() - start).count();
+    if (!reached)
+        pool.record_causal_timeout(waited);
+    return reached;
 }
 
 template <typename F>
@@ -427,6 +528,8 @@ bool routing_statement_backend::retry_uncached(std::exception const& e)
 void routing_statement_backend::place(bool replay_execution)
 {
     char const* reason = "";
+    executing_ = replay_execution;
+    causal_outcome_ = {};
     std::shared_ptr<endpoint_handle> target = choose(reason);
     reason_ = reason;
     if (!inner_ || target != endpoint_)
@@ -655,6 +758,14 @@ auto routing_statement_backend::run_routed(Run run) -> decltype(run())
         state_->sync_failover();
         place(true);
         endpoint_->pool_->record_routed(class_.why);
+        if (causal_outcome_.pool != nullptr)
+        {
+            if (causal_outcome_.what == causal_outcome::primary)
+                causal_outcome_.pool->record_causal_primary();
+            else
+                causal_outcome_.pool->record_causal_read(causal_outcome_.what == causal_outcome::after_wait,
+                                                         causal_outcome_.seconds);
+        }
         try
         {
             try

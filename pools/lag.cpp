@@ -380,8 +380,10 @@ void lag_prober::run(endpoint_pool* primary, std::vector<endpoint_pool*> const& 
     // cannot be reached says nothing about what the replica lacks now, and skipping every replica would send
     // every read to the primary that is not there: without the primary, no replica is "lagging".
     gtid_position const* reference = d.gtid_history.empty() ? nullptr : &d.gtid_history.back().second;
-    auto report = [primary_seen](endpoint_pool& pool, double lag, bool lagging) {
-        pool.set_lag(lag, lagging && primary_seen);
+    // Without max_lag (probing for causal consistency only), no replica is ever "lagging".
+    bool const limited = max_lag > 0;
+    auto report = [primary_seen, limited](endpoint_pool& pool, double lag, bool lagging) {
+        pool.set_lag(lag, lagging && primary_seen && limited);
     };
 
     long long oldest_replay = primary_lsn;
@@ -401,6 +403,12 @@ void lag_prober::run(endpoint_pool* primary, std::vector<endpoint_pool*> const& 
                 long long replay = -1;
                 replica_position pos;
                 d.watched(sql, endpoint, [&] { pos = pg_replica_position(sql, primary_lsn, replay); });
+                if (replay > 0)
+                {
+                    causal_position replayed;
+                    replayed.lsn = static_cast<std::uint64_t>(replay);
+                    pool.note_replayed(replayed);
+                }
                 double lag = pos.lag_seconds;
                 long long const known_lsn = primary_seen ? primary_lsn
                                             : d.history.empty() ? -1 : d.history.back().second;
@@ -420,10 +428,17 @@ void lag_prober::run(endpoint_pool* primary, std::vector<endpoint_pool*> const& 
             }
             replica_position pos;
             d.watched(sql, endpoint, [&] { pos = mysql_replica_position(sql, reference); });
+            if (pos.gtid)
+            {
+                causal_position replayed;  // servers unknown (0): only sequence numbers are compared
+                for (auto const& [domain, seq] : *pos.gtid)
+                    replayed.domains[domain] = causal_position::gtid{0, seq};
+                pool.note_replayed(replayed);
+            }
             if (!pos.in_recovery)
             {
                 // No replication configured: its data never moves on.
-                pool.set_lag(-1, true);
+                pool.set_lag(-1, limited);
                 continue;
             }
             if (reference != nullptr && pos.gtid)

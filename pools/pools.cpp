@@ -217,6 +217,16 @@ struct endpoint_pool::impl
     std::atomic<std::uint64_t> fallbacks{0};
     std::atomic<std::uint64_t> replays{0};
     std::atomic<std::uint64_t> replay_failures{0};
+    // Causal consistency: what this replica is known to have replayed (PostgreSQL: the LSN, lock-free;
+    // MariaDB: GTIDs under causal_mutex), and the counters.
+    std::atomic<std::uint64_t> replayed_lsn{0};
+    mutable std::mutex causal_mutex;
+    causal_position replayed_gtids;
+    std::atomic<std::uint64_t> causal_reads{0};
+    std::atomic<std::uint64_t> causal_waits{0};
+    std::atomic<std::uint64_t> causal_wait_timeouts{0};
+    std::atomic<std::uint64_t> causal_wait_us{0};
+    std::atomic<std::uint64_t> causal_primary{0};
     std::uint64_t failures = 0;
     std::uint64_t quarantines = 0;
 
@@ -316,6 +326,13 @@ bool endpoint_pool::set_role(endpoint_role role, bool fenced, std::string const&
         d.role = role;
         d.fenced = fenced;
         d.role_note = note;
+        if (changed)
+        {
+            // What it replayed as a replica says nothing of what it has now.
+            d.replayed_lsn.store(0, std::memory_order_relaxed);
+            std::lock_guard<std::mutex> causal_lock(d.causal_mutex);
+            d.replayed_gtids = causal_position{};
+        }
         if (role == endpoint_role::primary)
         {
             // The primary is never quarantined nor lagging; its failures count, they do not take it out.
@@ -817,6 +834,65 @@ void endpoint_pool::record_fallback() noexcept
     impl_->fallbacks.fetch_add(1, std::memory_order_relaxed);
 }
 
+void endpoint_pool::note_replayed(causal_position const& p) noexcept
+{
+    impl& d = *impl_;
+    if (p.lsn != 0)
+    {
+        std::uint64_t seen = d.replayed_lsn.load(std::memory_order_relaxed);
+        while (seen < p.lsn && !d.replayed_lsn.compare_exchange_weak(seen, p.lsn, std::memory_order_relaxed))
+        {
+        }
+    }
+    if (!p.domains.empty())
+    {
+        try
+        {
+            std::lock_guard<std::mutex> lock(d.causal_mutex);
+            merge(d.replayed_gtids, p);
+        }
+        catch (...)
+        {
+            // Out of memory: the next read waits and learns it again.
+        }
+    }
+}
+
+bool endpoint_pool::has_replayed(causal_position const& required) const noexcept
+{
+    impl const& d = *impl_;
+    if (required.lsn != 0 && d.replayed_lsn.load(std::memory_order_relaxed) < required.lsn)
+        return false;
+    if (required.domains.empty())
+        return true;
+    std::lock_guard<std::mutex> lock(d.causal_mutex);
+    return covers(d.replayed_gtids, required);
+}
+
+void endpoint_pool::record_causal_read(bool waited, double seconds) noexcept
+{
+    impl& d = *impl_;
+    d.causal_reads.fetch_add(1, std::memory_order_relaxed);
+    if (waited)
+    {
+        d.causal_waits.fetch_add(1, std::memory_order_relaxed);
+        d.causal_wait_us.fetch_add(static_cast<std::uint64_t>(std::max(seconds, 0.0) * 1e6), std::memory_order_relaxed);
+    }
+}
+
+void endpoint_pool::record_causal_timeout(double seconds) noexcept
+{
+    impl& d = *impl_;
+    d.causal_waits.fetch_add(1, std::memory_order_relaxed);
+    d.causal_wait_timeouts.fetch_add(1, std::memory_order_relaxed);
+    d.causal_wait_us.fetch_add(static_cast<std::uint64_t>(std::max(seconds, 0.0) * 1e6), std::memory_order_relaxed);
+}
+
+void endpoint_pool::record_causal_primary() noexcept
+{
+    impl_->causal_primary.fetch_add(1, std::memory_order_relaxed);
+}
+
 void endpoint_pool::record_replay() noexcept
 {
     impl_->replays.fetch_add(1, std::memory_order_relaxed);
@@ -859,6 +935,11 @@ soci::routing_endpoint_stats endpoint_pool::stats() const
     s.fallbacks = d.fallbacks.load(std::memory_order_relaxed);
     s.settings_replays = d.replays.load(std::memory_order_relaxed);
     s.settings_replay_failures = d.replay_failures.load(std::memory_order_relaxed);
+    s.causal_reads = d.causal_reads.load(std::memory_order_relaxed);
+    s.causal_waits = d.causal_waits.load(std::memory_order_relaxed);
+    s.causal_wait_timeouts = d.causal_wait_timeouts.load(std::memory_order_relaxed);
+    s.causal_wait_seconds = static_cast<double>(d.causal_wait_us.load(std::memory_order_relaxed)) / 1e6;
+    s.causal_primary = d.causal_primary.load(std::memory_order_relaxed);
     s.connections_replaced = d.dead_idle.load(std::memory_order_relaxed);
     s.connections_reset = d.resets.load(std::memory_order_relaxed);
 
@@ -921,6 +1002,9 @@ struct cluster::impl
 
     void topology_round();
     void topology_run();
+
+    mutable std::mutex history_mutex;  // causal: the primary's last known position
+    causal_position history;
 
     std::mutex pick_mutex;                  // the balancing state below
     std::vector<double> current_weight;     // smooth weighted round robin (as nginx does it)
@@ -1095,6 +1179,18 @@ endpoint_pool* cluster::await_primary(std::chrono::milliseconds wait)
             break;
     }
     return d.writable.load();
+}
+
+causal_position cluster::primary_history() const
+{
+    std::lock_guard<std::mutex> lock(impl_->history_mutex);
+    return impl_->history;
+}
+
+void cluster::note_primary_position(causal_position const& p)
+{
+    std::lock_guard<std::mutex> lock(impl_->history_mutex);
+    impl_->history = p;
 }
 
 std::string cluster::no_primary_message() const
@@ -1276,7 +1372,9 @@ void cluster::impl::topology_run()
 // The housekeeping thread: idle connections above `min`, refilling `min`, and the replication-lag probe.
 void cluster::impl::run()
 {
-    bool const probe_lag = config.routing.max_lag > 0 && !replicas.empty();
+    // Lag is probed to skip lagging replicas (max_lag), and in causal mode to learn what each has replayed.
+    bool const probe_lag = (config.routing.max_lag > 0 || config.routing.consistency == consistency_mode::causal)
+        && !replicas.empty();
     double tick = 1.0;
     auto consider = [&tick](double idle_timeout) {
         if (idle_timeout > 0)

@@ -7,6 +7,7 @@
 #ifndef SOCI_ROUTING_POOLS_H_INCLUDED
 #define SOCI_ROUTING_POOLS_H_INCLUDED
 
+#include "causal.h"
 #include "classifier.h"
 #include "config.h"
 #include "watchdog.h"
@@ -209,6 +210,18 @@ public:
     /// the replica unusable.
     void set_lag(double seconds, bool lagging) noexcept;
 
+    /// Causal consistency: this replica is known to have replayed `p` (a probe, or a wait, saw it). Merged:
+    /// what a replica has replayed never goes back (a role change forgets it).
+    void note_replayed(causal_position const& p) noexcept;
+    /// True when this replica is known to have replayed `required` (no round trip).
+    bool has_replayed(causal_position const& required) const noexcept;
+    /// Counts a read of a scope with a causal position served here (`waited`: after a wait of `seconds`).
+    void record_causal_read(bool waited, double seconds) noexcept;
+    /// Counts a wait here that ran out (`seconds` long): the read went elsewhere.
+    void record_causal_timeout(double seconds) noexcept;
+    /// Counts, on the primary, a read sent there because no replica had the scope's position.
+    void record_causal_primary() noexcept;
+
 private:
     friend class cluster;
     bool recovery_due() noexcept;
@@ -259,6 +272,11 @@ public:
     /// discover: probes every node now and waits up to `wait` for a round that finds a primary; returns it, or
     /// nullptr when the wait ran out. static: the configured primary.
     endpoint_pool* await_primary(std::chrono::milliseconds wait);
+    /// Causal consistency: the primary's position as last read (timeline, the servers of its GTIDs), to tell
+    /// a position of its current history from one of before a promotion (same_history()); empty until read.
+    causal_position primary_history() const;
+    /// Records the primary's position just read (primary_position()).
+    void note_primary_position(causal_position const& p);
     /// Why there is no primary now (every node and its last known state); empty when there is one.
     std::string no_primary_message() const;
     /// discover: a node answered the last role probe.

@@ -96,6 +96,11 @@ std::string routing_stats::to_json() const
         j["fallbacks"] = e.fallbacks;
         j["settings_replays"] = e.settings_replays;
         j["settings_replay_failures"] = e.settings_replay_failures;
+        j["causal_reads"] = e.causal_reads;
+        j["causal_waits"] = e.causal_waits;
+        j["causal_wait_seconds"] = e.causal_wait_seconds;
+        j["causal_wait_timeouts"] = e.causal_wait_timeouts;
+        j["causal_primary"] = e.causal_primary;
         j["failures"] = e.failures;
         j["quarantines"] = e.quarantines;
         j["connections_replaced"] = e.connections_replaced;
@@ -161,6 +166,29 @@ std::string routing_stats::to_prometheus() const
     for (auto const& e : endpoints)
         out += fmt::format("soci_routing_settings_replay_failures_total{{{}}} {}\n", labels(e),
                            e.settings_replay_failures);
+
+    family("soci_routing_causal_reads_total", "counter",
+           "Reads of a scope with a causal position served by the replica (consistency = \"causal\").");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_causal_reads_total{{{}}} {}\n", labels(e), e.causal_reads);
+
+    family("soci_routing_causal_waits_total", "counter", "Waits for a replica to replay a scope's position.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_causal_waits_total{{{}}} {}\n", labels(e), e.causal_waits);
+
+    family("soci_routing_causal_wait_seconds_total", "counter", "Time spent waiting for replicas to replay positions.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_causal_wait_seconds_total{{{}}} {}\n", labels(e), e.causal_wait_seconds);
+
+    family("soci_routing_causal_wait_timeouts_total", "counter",
+           "Waits for a position that ran out at causal_timeout (the read went elsewhere).");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_causal_wait_timeouts_total{{{}}} {}\n", labels(e), e.causal_wait_timeouts);
+
+    family("soci_routing_causal_primary_total", "counter",
+           "Reads sent to the primary because no replica had replayed the scope's position.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_causal_primary_total{{{}}} {}\n", labels(e), e.causal_primary);
 
     family("soci_routing_fallbacks_total", "counter", "Replica reads retried on the primary.");
     for (auto const& e : endpoints)

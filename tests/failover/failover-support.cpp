@@ -261,6 +261,10 @@ std::string write_config(config_spec const& spec)
         t << "topology = " << toml_string(*spec.topology) << "\n";
     if (spec.role_probe_interval)
         t << "role_probe_interval = " << toml_number(*spec.role_probe_interval) << "\n";
+    if (spec.consistency)
+        t << "consistency = " << toml_string(*spec.consistency) << "\n";
+    if (spec.causal_timeout)
+        t << "causal_timeout = " << toml_number(*spec.causal_timeout) << "\n";
     t << "\n[primary]\n";
     t << "driver = " << toml_string(c.driver) << "\n";
     t << "host = " << toml_string(c.primary.host) << "\n";

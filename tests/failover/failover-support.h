@@ -97,6 +97,8 @@ struct config_spec
     std::optional<double> read_timeout;
     std::optional<std::string> topology;          ///< "static" or "discover"
     std::optional<double> role_probe_interval;
+    std::optional<std::string> consistency;       ///< "window" or "causal"
+    std::optional<double> causal_timeout;
     int primary_port = 0;      ///< 0: the real primary
     double timeout = 2.0;      ///< connect timeout of every endpoint (MariaDB: rounded up to whole seconds)
     std::optional<int> pool_max;

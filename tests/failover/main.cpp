@@ -5,6 +5,7 @@
 
 #include "failover-support.h"
 
+#include <cstdlib>
 #include <iostream>
 
 using namespace failover_test;
@@ -22,6 +23,10 @@ struct whole_cluster
     {
         test_cluster const& c = cluster();  // throws, naming the missing variable, without the environment
         BOOST_TEST_MESSAGE("failover tests on the " << c.driver << " cluster (SOCI_ROUTING_TEST_DRIVER)");
+        // A case run by another case in a process of its own (test-causal.cpp) finds the cluster as its parent
+        // left it, replication paused included.
+        if (std::getenv("SOCI_ROUTING_TEST_CHILD") != nullptr)
+            return;
         try
         {
             direct(c.primary);

@@ -27,14 +27,20 @@
 
 #define SOCI_ROUTING_DECL __attribute__((visibility("default")))
 
+namespace soci_routing
+{
+struct scope_access;
+}
+
 namespace soci
 {
 
 class session;
 
 /// Where read-after-write state lives. By default each routing session is its own scope; share one
-/// object between sessions (and threads) serving one request so that a write made through one session
-/// keeps the reads of all of them on the primary for the `sticky` window. Thread-safe.
+/// object between sessions (and threads) serving one request so that a write made through one session is
+/// seen by the reads of all of them: they stay on the primary for the `sticky` window (consistency =
+/// "window"), or go to replicas that have replayed the write (consistency = "causal"). Thread-safe.
 class SOCI_ROUTING_DECL routing_scope
 {
 public:
@@ -47,10 +53,11 @@ public:
     void note_write() noexcept;
     /// True while `sticky` seconds have not passed since the last write.
     bool within_window(std::chrono::steady_clock::duration sticky) const noexcept;
-    /// Forgets the last write.
+    /// Forgets the last write (and the causal positions).
     void reset() noexcept;
 
 private:
+    friend struct soci_routing::scope_access;
     struct impl;
     std::unique_ptr<impl> impl_;
 };
@@ -83,6 +90,15 @@ struct SOCI_ROUTING_DECL routing_endpoint_stats
     std::uint64_t settings_replays = 0;
     /// Replays that the server refused (the read went to another endpoint; the error is last_error).
     std::uint64_t settings_replay_failures = 0;
+    /// consistency = "causal", on a replica: reads of a scope with a position that it served (known to have
+    /// the position, or after a wait), the waits for the position, their total time, and the waits that ran
+    /// out (the read went to another replica or the primary).
+    std::uint64_t causal_reads = 0;
+    std::uint64_t causal_waits = 0;
+    double causal_wait_seconds = 0;
+    std::uint64_t causal_wait_timeouts = 0;
+    /// consistency = "causal", on the primary: reads sent here because no replica had the scope's position.
+    std::uint64_t causal_primary = 0;
     std::string last_error;       ///< redacted
     /// Times the role of this endpoint changed (topology = "discover": promoted, demoted, fenced).
     std::uint64_t role_changes = 0;
@@ -177,6 +193,20 @@ struct SOCI_ROUTING_DECL routing_backend_factory : backend_factory
     /// use_primary, read-your-writes, no replica). End it with `sql.commit()` / `sql.rollback()` or COMMIT /
     /// ROLLBACK statements; routing_read_only_transaction is the RAII form.
     void begin_read_only(session& sql) const;
+
+    /// consistency = "causal": the position of the writes of `sql`'s scope (and of the tokens it requires) as
+    /// a short text, `pg:TIMELINE:LSN` or `mariadb:GTIDS`; "" when the scope has written nothing. Pass it to
+    /// another process (a cookie, a queue message, a response header) and give it to require() there: that
+    /// session's reads then see those writes. May ask the primary for its position (one round trip) when the
+    /// scope wrote since it was last read. Throws soci_error when `sql` is not routed or the primary cannot
+    /// be asked.
+    std::string causal_token(session& sql) const;
+    /// Makes the later reads of `sql`'s scope see at least the position of `token` (causal_token() of any
+    /// session of a cluster with the same primary); "" requires nothing. A malformed token, or one of the
+    /// other driver, throws soci_error. A token from before a promotion (another timeline, another server's
+    /// GTIDs) is replaced at the next read by the new primary's position: reads see everything the new
+    /// primary has. With consistency = "window" the token is kept but not used.
+    void require(session& sql, std::string const& token) const;
 };
 
 /// The factory object, as `soci::postgresql` is for the postgresql backend.
