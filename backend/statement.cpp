@@ -285,7 +285,11 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
         bool must_wait = false;
         if (p == nullptr && (exclude & behind) != behind && (may_wait || !executing_))
         {
-            p = c.pick_replica(exclude);
+            // The replica the statement was prepared on, when it may serve: no move.
+            bool const stay = executing_ && endpoint_ && !endpoint_->is_primary() && !endpoint_->broken_
+                && endpoint_->replica_index_ >= 0 && endpoint_->replica_index_ < 64
+                && (exclude & (std::uint64_t(1) << endpoint_->replica_index_)) == 0 && endpoint_->pool_->usable();
+            p = stay ? endpoint_->pool_ : c.pick_replica(exclude);
             must_wait = p != nullptr && executing_ && may_wait;
         }
         if (p == nullptr)
