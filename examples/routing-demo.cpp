@@ -47,6 +47,7 @@ public:
     void note(std::string const& text) { std::printf("\n  # %s\n", text.c_str()); }
 
     std::map<std::string, int> const& counts() const { return counts_; }
+    void add(std::string const& where, int n) { counts_[where] += n; }
 
 private:
     soci::session& sql_;
@@ -214,6 +215,31 @@ int main(int argc, char** argv)
         r.show("drop table " + temp);
         sql << "select " + port, soci::into(p);
         r.show("select " + port, std::to_string(p));
+
+        r.note("consistency = \"causal\": a read right after a write goes to a replica that has replayed it "
+               "(a session of its own)");
+        {
+            soci::session causal(connect + " consistency=causal");
+            reporter rc(causal);
+            id = 3;
+            title = "read back from a replica";
+            causal << "insert into " + table + " (id, title) values (:id, :title)", soci::use(id), soci::use(title);
+            rc.show("insert into " + table + " ... values (3, '" + title + "')");
+            std::string back;
+            causal << "select title from " + table + " where id = 3", soci::into(back);
+            rc.show("select title from " + table + " where id = 3", back);
+            std::string const token = soci::routing.causal_token(causal);
+            std::printf("  %-62s    %s\n", "soci::routing.causal_token(sql)", token.c_str());
+            soci::session elsewhere(connect + " consistency=causal");
+            reporter re(elsewhere);
+            soci::routing.require(elsewhere, token);  // another process would do this with the token it was given
+            elsewhere << "select title from " + table + " where id = 3", soci::into(back);
+            re.show("select title ... where id = 3   [another session, require(token)]", back);
+            for (auto const& c : rc.counts())
+                r.add(c.first, c.second);
+            for (auto const& c : re.counts())
+                r.add(c.first, c.second);
+        }
 
         sql << "drop table " + table;
         r.show("drop table " + table);
