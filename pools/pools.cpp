@@ -1392,7 +1392,12 @@ void cluster::impl::run()
     std::unique_ptr<detail::lag_prober> prober;
     if (probe_lag)
         prober = std::make_unique<detail::lag_prober>(config, watchdog);
+    // With max_lag, lagging replicas must be known at once; for causal consistency alone (what each replica has
+    // replayed, which waits also learn) the first probe can wait its interval: a short-lived cluster (one
+    // session) then never opens the prober's connections.
     auto next_probe = clock::now();
+    if (config.routing.max_lag <= 0)
+        next_probe += to_ms(config.routing.lag_probe_interval);
 
     std::unique_lock<std::mutex> lock(thread_mutex);
     while (!stopping)
