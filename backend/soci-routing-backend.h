@@ -204,11 +204,13 @@ struct session_state
     /// position is of another history than the primary's (replaced then by the primary's). Throws when the
     /// primary cannot be asked. False when nothing is required (or positions are unsupported: window rule).
     bool causal_requirement(causal_position& required);
-    /// A write committed (or may have): the scope's causal position is pending (causal mode), its window
-    /// restarts.
-    void note_scope_write() noexcept;
+    /// A write committed (or may have) on primary connection `where` (nullptr: unknown): its window restarts;
+    /// in causal mode the scope's position grows by the GTID the commit reported (MariaDB, tracked), else it
+    /// is pending until the primary's position is read.
+    void note_scope_write(endpoint_handle* where) noexcept;
     void note_begin() noexcept;
-    void note_end() noexcept;
+    /// The transaction ended (on primary connection `where`, when known).
+    void note_end(endpoint_handle* where = nullptr) noexcept;
     /// A read-only transaction began on a replica instead: the primary's fresh transaction (PostgreSQL) is
     /// rolled back, MySQL's pending SET TRANSACTION forgotten (its connection is reset when it goes back).
     void leave_primary_for_replica_transaction() noexcept;
@@ -456,8 +458,12 @@ private:
     /// replica's position is noted on its pool); `waited`: seconds. False when the wait ran out (counted).
     /// A failure of the replica is recorded on it and thrown.
     bool wait_for(endpoint_handle& h, causal_position const& required, double& waited);
-    /// True while choose() decides for an execution (false: for a prepare, which never waits nor counts).
+    /// True while choose() decides for an execution (false: for a prepare, which does not count).
     bool executing_ = false;
+    /// Causal: the prepare waited this long for a replica (-1: it did not), or its wait ran out; the execution
+    /// counts the first and does not wait again after the second.
+    double prepare_waited_ = -1;
+    bool prepare_wait_ran_out_ = false;
     /// What choose() did for causal consistency, counted once the execution is routed.
     struct causal_outcome
     {

@@ -252,7 +252,9 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
         {
             if (causal && executing_)
                 causal_outcome_ = {endpoint_->pool_, causal_outcome::replica, 0};
-            reason = read_only_begin ? "read_only_transaction" : causal ? "causal_replica" : d.reason;
+            reason = read_only_begin ? "read_only_transaction"
+                     : causal        ? (prepare_waited_ >= 0 ? "causal_wait" : "causal_replica")
+                                     : d.reason;
             return endpoint_;
         }
     }
@@ -266,9 +268,9 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
             if (!c.replica(i).has_replayed(required))
                 behind |= std::uint64_t(1) << i;
     }
-    // At prepare, replicas known to have the position are preferred, but nothing waits: the execution decides
-    // (and counts).
-    bool may_wait = causal && state_->causal_timeout_.count() > 0;
+    // The prepare waits too (a server-side prepare on a replica that lacks the scope's last DDL fails), and
+    // the execution counts it; a wait that ran out at the prepare is not paid again by the execution.
+    bool may_wait = causal && state_->causal_timeout_.count() > 0 && !(executing_ && prepare_wait_ran_out_);
     bool const causal_short = executing_ && behind != 0;  // some replica was left out for lack of the position
 
     // A replica that failed to connect for this statement's prepare is not tried again for its execution:
@@ -283,14 +285,14 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     {
         endpoint_pool* p = c.pick_replica(exclude | behind);
         bool must_wait = false;
-        if (p == nullptr && (exclude & behind) != behind && (may_wait || !executing_))
+        if (p == nullptr && (exclude & behind) != behind && may_wait)
         {
             // The replica the statement was prepared on, when it may serve: no move.
             bool const stay = executing_ && endpoint_ && !endpoint_->is_primary() && !endpoint_->broken_
                 && endpoint_->replica_index_ >= 0 && endpoint_->replica_index_ < 64
                 && (exclude & (std::uint64_t(1) << endpoint_->replica_index_)) == 0 && endpoint_->pool_->usable();
             p = stay ? endpoint_->pool_ : c.pick_replica(exclude);
-            must_wait = p != nullptr && executing_ && may_wait;
+            must_wait = p != nullptr && may_wait;
         }
         if (p == nullptr)
             break;
@@ -312,9 +314,13 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
                 may_wait = false;
                 if (!wait_for(*h, required, waited))
                 {
+                    if (!executing_)
+                        prepare_wait_ran_out_ = true;
                     exclude |= std::uint64_t(1) << (index & 63);
                     continue;
                 }
+                if (!executing_)
+                    prepare_waited_ = waited;
             }
             if (read_only_begin && !open_replica_transaction(*h))
             {
@@ -324,7 +330,7 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
             if (causal && executing_)
                 causal_outcome_ = {p, must_wait ? causal_outcome::after_wait : causal_outcome::replica, waited};
             reason = read_only_begin ? "read_only_transaction"
-                     : causal        ? (must_wait ? "causal_wait" : "causal_replica")
+                     : causal        ? (must_wait || prepare_waited_ >= 0 ? "causal_wait" : "causal_replica")
                                      : d.reason;
             return h;
         }
@@ -508,10 +514,20 @@ bool routing_statement_backend::retry_uncached(std::exception const& e)
     auto const* pe = dynamic_cast<soci::postgresql_soci_error const*>(&e);
     if (pe == nullptr)
         return false;
+    // The server-side statement was prepared against the schema of its time: its parameter types stay those it
+    // inferred then. A table dropped and created again with other column types (or a result type that changed,
+    // 0A000) makes it fail where plain SOCI, which parses the text every time, would not; the server may also
+    // have dropped it (26000). Such an error of a cached execution is therefore retried once as plain SOCI runs
+    // it (outside a transaction block, the failed statement left nothing behind), and the entry is dropped: the
+    // error that remains, if any, is the one plain SOCI would give.
     std::string const state = pe->sqlstate();
-    bool const gone = state == "26000";     // invalid_sql_statement_name: the server dropped it
+    bool const gone = state == "26000";  // invalid_sql_statement_name: the server dropped it
     bool const changed = state == "0A000";  // cached plan must not change result type (table altered)
-    if (!gone && !changed)
+    // 42xxx (undefined table, column, operator; datatype mismatch) and 22xxx (a value of the old parameter
+    // type): what a schema change does to a statement prepared before it. Not a timeout, a conflict or a
+    // constraint: those would only be paid twice.
+    bool const schema = state.size() == 5 && (state.compare(0, 2, "42") == 0 || state.compare(0, 2, "22") == 0);
+    if (!gone && !changed && !schema)
         return false;
     if (endpoint_->cache_)
     {
@@ -723,6 +739,8 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     prepared_ = true;
     fallback_counted_ = false;
     failed_replicas_ = 0;
+    prepare_waited_ = -1;
+    prepare_wait_ran_out_ = false;
     drop_inner();
     no_cache_ = false;
     dirt_ = dirt_of(class_, procedure_, query_);
@@ -762,6 +780,13 @@ auto routing_statement_backend::run_routed(Run run) -> decltype(run())
         state_->sync_failover();
         place(true);
         endpoint_->pool_->record_routed(class_.why);
+        if (causal_outcome_.pool != nullptr && causal_outcome_.what == causal_outcome::replica && prepare_waited_ >= 0)
+        {
+            causal_outcome_.what = causal_outcome::after_wait;  // the wait was the prepare's
+            causal_outcome_.seconds = prepare_waited_;
+        }
+        prepare_waited_ = -1;
+        prepare_wait_ran_out_ = false;
         if (causal_outcome_.pool != nullptr)
         {
             if (causal_outcome_.what == causal_outcome::primary)

@@ -340,6 +340,49 @@ BOOST_AUTO_TEST_CASE(a_table_recreated_with_other_columns_does_not_break_cached_
     sql << "drop table " + name;
 }
 
+// A parameter's type is fixed when the server prepares the statement: a table created again with another type
+// for that column makes the old statement fail (22P02, 42804) where plain SOCI, which sends the text every
+// time, succeeds. The query runs uncached, as SOCI runs it (SOCI's own suite does this with soci_test).
+BOOST_AUTO_TEST_CASE(a_column_recreated_with_another_type_does_not_break_cached_statements,
+                     *utf::precondition(pg_only()))
+{
+    servers srv;
+    std::string const name = table_name("cache_retype");
+    soci::session sql(soci::routing, cache_cs(16, "retype"));
+    auto guard = soci::routing.use_primary(sql);
+    sql << "drop table if exists " + name;
+    sql << "create table " + name + " (val bigint)";
+    std::string const ins = "insert into " + name + " (val) values (:val)";
+    for (int i = 0; i != 3; ++i)
+    {
+        long long v = i;
+        sql << ins, soci::use(v);
+    }
+    BOOST_TEST(prepared_count(sql, name) == 1);
+    sql << "drop table " + name;
+    sql << "create table " + name + " (val uuid)";
+    for (int i = 0; i != 3; ++i)
+    {
+        std::string u = "cd2dcb78-3817-442e-b12a-17c7e42669a" + std::to_string(i);
+        sql << ins, soci::use(u);
+    }
+    long long n = -1;
+    sql << "select count(*) from " + name, soci::into(n);
+    BOOST_TEST(n == 3);
+    // A genuine error of a cached statement is still the application's, as plain SOCI gives it.
+    std::string bad = "not a uuid";
+    try
+    {
+        sql << ins, soci::use(bad);
+        BOOST_ERROR("a bad uuid was accepted");
+    }
+    catch (soci::postgresql_soci_error const& e)
+    {
+        BOOST_TEST(e.sqlstate() == "22P02");
+    }
+    sql << "drop table " + name;
+}
+
 BOOST_AUTO_TEST_CASE(cached_texts_exchange_every_kind_of_element)
 {
     servers srv;
