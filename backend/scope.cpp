@@ -76,6 +76,24 @@ void scope_access::note_write(soci::routing_scope& s, void const* cluster) noexc
     }
 }
 
+void scope_access::note_write_at(soci::routing_scope& s, void const* cluster, causal_position const& p) noexcept
+{
+    try
+    {
+        std::lock_guard<std::mutex> lock(s.impl_->mutex);
+        auto& c = s.impl_->clusters[cluster];
+        merge(c.position, p);
+        if (c.resolved == c.writes)
+            ++c.resolved;
+        ++c.writes;
+        s.impl_->causal.store(true, std::memory_order_release);
+    }
+    catch (...)
+    {
+        note_write(s, cluster);
+    }
+}
+
 bool scope_access::need(soci::routing_scope const& s, void const* cluster, causal_need& out)
 {
     if (!s.impl_->causal.load(std::memory_order_acquire))

@@ -28,6 +28,9 @@ struct scope_access
     /// A write committed on `cluster`: until the primary's position is read again, the scope's position is
     /// pending.
     static void note_write(soci::routing_scope& s, void const* cluster) noexcept;
+    /// A write committed on `cluster` at position `p` (reported with the commit): merged in; nothing pending
+    /// unless earlier writes were.
+    static void note_write_at(soci::routing_scope& s, void const* cluster, causal_position const& p) noexcept;
     /// False (fast, no lock) when the scope requires nothing of `cluster`; else fills `out`.
     static bool need(soci::routing_scope const& s, void const* cluster, causal_need& out);
     /// The primary's position `p` was read after the scope's write counter was `writes`: merged in, and the

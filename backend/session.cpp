@@ -52,6 +52,9 @@ session_state::~session_state()
     primary_held_.reset();
     for (std::size_t i = 0; i != cluster_->node_count(); ++i)
         cluster_->node(i).forget_affinity(this);
+    // The next session of this configuration finds the pools warm (cluster_ itself goes last, after the
+    // handles that give leases back to its pools).
+    cluster::linger(cluster_);
 }
 
 route_state session_state::facts(classification const& c) const noexcept
@@ -113,7 +116,9 @@ void session_state::note_executed(classification const& c, bool procedure, endpo
     last_reason_ = reason;
     if (c.is_write || procedure)
     {
-        note_scope_write();
+        // Causal mode: a write inside a transaction counts at its COMMIT (uncommitted, nobody sees it).
+        if (!causal_ || !in_transaction_)
+            note_scope_write(&where);
         if (in_transaction_)
             transaction_wrote_ = true;
     }
@@ -170,11 +175,27 @@ void session_state::leave_primary_for_replica_transaction() noexcept
         settle_primary(*p, false);
 }
 
-void session_state::note_scope_write() noexcept
+void session_state::note_scope_write(endpoint_handle* where) noexcept
 {
     scope_->note_write();
-    if (causal_)
-        scope_access::note_write(*scope_, cluster_.get());
+    if (!causal_)
+        return;
+    if (driver_ == driver::mysql && where != nullptr && where->is_primary() && !where->broken_)
+    {
+        if (std::optional<causal_position> const p = mysql_tracked_gtid(where->session()))
+        {
+            scope_access::note_write_at(*scope_, cluster_.get(), *p);
+            try
+            {
+                cluster_->advance_primary_history(*p);
+            }
+            catch (...)
+            {
+            }
+            return;
+        }
+    }
+    scope_access::note_write(*scope_, cluster_.get());
 }
 
 bool session_state::causal_requirement(causal_position& required)
@@ -232,11 +253,11 @@ void session_state::note_begin() noexcept
     transaction_wrote_ = false;
 }
 
-void session_state::note_end() noexcept
+void session_state::note_end(endpoint_handle* where) noexcept
 {
     // The window restarts at the commit: a transaction longer than `sticky` must still be read back.
     if (transaction_wrote_)
-        note_scope_write();
+        note_scope_write(where);
     in_transaction_ = false;
     transaction_wrote_ = false;
     txn_fresh_ = false;
@@ -359,7 +380,7 @@ void session_state::settle_primary(endpoint_handle& h, bool failed) noexcept
     if (open && !in_transaction_)
         note_begin();
     else if (!open && in_transaction_)
-        note_end();
+        note_end(&h);
     if (driver_ == driver::mysql && !failed)
         last_insert_id_ = last_insert_id(h.session(), driver_);
     // Hold the connection while the session needs its server session; else it goes back to the pool with the

@@ -314,6 +314,7 @@ public:
         non_negative("routing.read_timeout", r.read_timeout);
         positive("routing.role_probe_interval", r.role_probe_interval);
         non_negative("routing.causal_timeout", r.causal_timeout);
+        non_negative("routing.linger", r.linger);
 
         endpoint("primary", config_.primary, nullptr);
         std::set<std::string> names{config_.primary.name};

@@ -99,6 +99,9 @@ struct routing_options
     /// Causal mode: seconds a read may wait for a replica to replay the scope's position before it goes to the
     /// primary; 0: never waits (a replica already known to have it, else the primary).
     double causal_timeout = 0.05;
+    /// Seconds a cluster (its pools, idle connections and probes) outlives its last routing session, so that
+    /// the next session of the same configuration finds it warm; 0: closed with the last session.
+    double linger = 1.0;
 };
 
 /// The `[classifier]` section.

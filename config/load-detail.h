@@ -135,6 +135,7 @@ inline constexpr field_spec routing_fields[] = {
     {"role_probe_interval", field_kind::number, expect_positive},
     {"consistency", field_kind::consistency_name, expect_consistency},
     {"causal_timeout", field_kind::number, expect_non_negative},
+    {"linger", field_kind::number, expect_non_negative},
 };
 
 template <std::size_t N>

@@ -179,6 +179,7 @@ void set_routing_field(routing_options& r, std::string_view name, value const& v
     else if (name == "role_probe_interval") r.role_probe_interval = v.number;
     else if (name == "consistency") r.consistency = *detail::consistency_from_string(v.text);
     else if (name == "causal_timeout") r.causal_timeout = v.number;
+    else if (name == "linger") r.linger = v.number;
 }
 
 // ---------------------------------------------------------------------------------------------------------

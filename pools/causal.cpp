@@ -1,6 +1,7 @@
 // soci-routing: causal positions and tokens (see causal.h).
 
 #include "causal.h"
+#include "soci-internals.h"
 
 #include <soci/mysql/soci-mysql.h>
 #include <soci/soci.h>
@@ -324,6 +325,49 @@ std::optional<causal_position> wait_for_position(soci::session& sql, driver d, c
         return std::nullopt;
     reached = true;
     return required;
+}
+
+bool mysql_track_last_gtid(soci::session& sql) noexcept
+{
+    MYSQL* conn = soci_internals::mysql_connection(sql);
+    if (conn == nullptr)
+        return false;
+    // Added to what the session tracks already (Connector/C follows the current database and character set
+    // through it).
+    return mysql_query(conn, "SET SESSION session_track_system_variables = "
+                             "CONCAT_WS(',', NULLIF(@@session.session_track_system_variables, ''), 'last_gtid')")
+        == 0;
+}
+
+std::optional<causal_position> mysql_tracked_gtid(soci::session& sql) noexcept
+{
+    MYSQL* conn = soci_internals::mysql_connection(sql);
+    if (conn == nullptr)
+        return std::nullopt;
+    try
+    {
+        // Names and values alternate: name, value, name, value...
+        char const* data = nullptr;
+        std::size_t length = 0;
+        bool name = true;
+        bool wanted = false;
+        std::optional<causal_position> found;
+        for (int r = mysql_session_track_get_first(conn, SESSION_TRACK_SYSTEM_VARIABLES, &data, &length); r == 0;
+             r = mysql_session_track_get_next(conn, SESSION_TRACK_SYSTEM_VARIABLES, &data, &length))
+        {
+            std::string_view const text(data != nullptr ? data : "", data != nullptr ? length : 0);
+            if (name)
+                wanted = text == "last_gtid";
+            else if (wanted && !text.empty())
+                found = parse_gtid_list(text);
+            name = !name;
+        }
+        return found;
+    }
+    catch (...)
+    {
+        return std::nullopt;
+    }
 }
 
 } // namespace soci_routing

@@ -93,6 +93,14 @@ std::optional<causal_position> read_replayed_position(soci::session& sql, driver
 std::optional<causal_position> wait_for_position(soci::session& sql, driver d, causal_position const& required,
                                                  std::chrono::steady_clock::duration timeout, bool& reached);
 
+/// MariaDB: asks the server to report the session's `last_gtid` with every OK packet that changes it (session
+/// state tracking), so that a commit's GTID comes with its answer, with no round trip. One round trip now;
+/// false when the server refuses (MySQL proper). A connection reset (COM_RESET_CONNECTION) forgets it.
+bool mysql_track_last_gtid(soci::session& sql) noexcept;
+/// MariaDB: the GTID of the transaction the last statement on `sql` committed, as session tracking reported
+/// it (mysql_track_last_gtid()); nullopt when that statement committed nothing or tracking is off.
+std::optional<causal_position> mysql_tracked_gtid(soci::session& sql) noexcept;
+
 } // namespace soci_routing
 
 #endif // SOCI_ROUTING_CAUSAL_H_INCLUDED

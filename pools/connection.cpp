@@ -8,6 +8,7 @@
 #include "pools.h"
 #include "pools-detail.h"
 
+#include "causal.h"
 #include "soci-internals.h"
 
 #include <libpq-fe.h>
@@ -129,7 +130,8 @@ bool connection_alive(soci::session& sql, driver d) noexcept
     return conn != nullptr && mysql_ping(conn) == 0;
 }
 
-clean_result make_clean(soci::session& sql, driver d, unsigned dirt, std::string const& database) noexcept
+clean_result make_clean(soci::session& sql, driver d, unsigned dirt, std::string const& database,
+                        bool track_gtid) noexcept
 {
     if (d == driver::postgresql)
     {
@@ -172,6 +174,8 @@ clean_result make_clean(soci::session& sql, driver d, unsigned dirt, std::string
         if (!database.empty() && (conn->db == nullptr || database != conn->db)
             && mysql_select_db(conn, database.c_str()) != 0)
             return clean_result::failed;
+        if (track_gtid)
+            mysql_track_last_gtid(sql);  // refused: commits' positions are read from the primary instead
         return clean_result::reset_all;
     }
     if ((my_server_status(conn) & SERVER_STATUS_IN_TRANS) != 0)

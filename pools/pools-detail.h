@@ -53,7 +53,9 @@ enum class clean_result
 /// Makes a connection given back clean for the next borrower: rolls back an open transaction, resets the
 /// session state `dirt` (lease_dirt) says was changed, and (MySQL) goes back to `database` after a USE. Round
 /// trips only when there is something to undo.
-clean_result make_clean(soci::session& sql, driver d, unsigned dirt, std::string const& database) noexcept;
+/// `track_gtid` (MariaDB, consistency = "causal"): a reset connection is asked to report `last_gtid` again.
+clean_result make_clean(soci::session& sql, driver d, unsigned dirt, std::string const& database,
+                        bool track_gtid = false) noexcept;
 
 /// True for the errors of a server that is starting up or shutting down (PostgreSQL 57P01, 57P03 and their
 /// connect-time messages; MySQL 1053): it is on its way, up or down, and worth asking again soon.

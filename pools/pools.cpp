@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <condition_variable>
 #include <future>
 #include <map>
@@ -160,6 +161,8 @@ struct endpoint_pool::impl
     std::atomic<endpoint_role> role;
     routing_options const routing;
     socket_watchdog* const watchdog;
+    /// MariaDB in causal mode: every connection reports the GTIDs it commits (session state tracking).
+    bool const track_gtid = config.drv == driver::mysql && routing.consistency == consistency_mode::causal;
 
     std::string description() const { return config.describe(role.load() == endpoint_role::primary); }
 
@@ -377,6 +380,8 @@ std::unique_ptr<soci::session> endpoint_pool::impl::connect(endpoint_pool& self)
     try
     {
         auto sql = detail::open_session(config);
+        if (track_gtid)
+            mysql_track_last_gtid(*sql);  // refused: commits' positions are read from the primary instead
         std::lock_guard<std::mutex> lock(mutex);
         connect_failed = false;
         return sql;
@@ -481,7 +486,7 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
                 if (reset)
                 {
                     detail::clean_result const r = detail::make_clean(*raw, d.config.drv, dirt_settings,
-                                                                      d.config.database);
+                                                                      d.config.database, d.track_gtid);
                     alive = r != detail::clean_result::failed && !watch.end();
                     if (alive)
                         d.resets.fetch_add(1, std::memory_order_relaxed);
@@ -579,7 +584,7 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
         socket_watchdog::watch watch;
         if (dirt != dirt_none || transaction_status(*sql, d.config.drv) != server_transaction::idle)
             watch = d.watch_housekeeping(*sql);
-        detail::clean_result cleaned = detail::make_clean(*sql, d.config.drv, dirt, d.config.database);
+        detail::clean_result cleaned = detail::make_clean(*sql, d.config.drv, dirt, d.config.database, d.track_gtid);
         if (watch.end())
             cleaned = detail::clean_result::failed;  // cut half-way: the connection is gone
         switch (cleaned)
@@ -1193,6 +1198,12 @@ void cluster::note_primary_position(causal_position const& p)
     impl_->history = p;
 }
 
+void cluster::advance_primary_history(causal_position const& p)
+{
+    std::lock_guard<std::mutex> lock(impl_->history_mutex);
+    merge(impl_->history, p);
+}
+
 std::string cluster::no_primary_message() const
 {
     std::lock_guard<std::mutex> lock(impl_->topology_mutex);
@@ -1432,6 +1443,120 @@ void cluster::impl::run()
 }
 
 // --------------------------------------------------------------------------------------- the registry
+
+namespace
+{
+
+/// The clusters kept after their last session (cluster::linger()), and the thread that lets them go when their
+/// time is up. Never destroyed by a static destructor: an exit handler (run at exit, or when the plugin is
+/// unloaded) stops the thread and closes the kept clusters while the drivers' libraries are still there.
+class cluster_keeper
+{
+public:
+    static cluster_keeper& instance()
+    {
+        static cluster_keeper* const k = [] {
+            auto* made = new cluster_keeper;
+            std::atexit([] { instance().stop(); });
+            return made;
+        }();
+        return *k;
+    }
+
+    void keep(std::shared_ptr<cluster> const& c, clock::duration for_how_long)
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (stopped_)
+            return;
+        kept_[c.get()] = {c, clock::now() + for_how_long};
+        if (!reaper_.joinable())
+            reaper_ = std::thread([this] { run(); });
+        lock.unlock();
+        wake_.notify_all();
+    }
+
+    void stop() noexcept
+    {
+        std::map<cluster*, entry> closing;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopped_ = true;
+            closing.swap(kept_);
+        }
+        wake_.notify_all();
+        if (reaper_.joinable())
+            reaper_.join();
+        closing.clear();  // closes them (outside the lock)
+    }
+
+private:
+    struct entry
+    {
+        std::shared_ptr<cluster> c;
+        clock::time_point until;
+    };
+
+    void run()
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (!stopped_)
+        {
+            auto const now = clock::now();
+            std::vector<std::shared_ptr<cluster>> expired;
+            clock::time_point next = clock::time_point::max();
+            for (auto it = kept_.begin(); it != kept_.end();)
+            {
+                if (it->second.until <= now)
+                {
+                    expired.push_back(std::move(it->second.c));
+                    it = kept_.erase(it);
+                }
+                else
+                {
+                    next = std::min(next, it->second.until);
+                    ++it;
+                }
+            }
+            if (!expired.empty())
+            {
+                lock.unlock();
+                expired.clear();  // a cluster no session holds closes here, outside the lock
+                lock.lock();
+                continue;
+            }
+            if (next == clock::time_point::max())
+                wake_.wait(lock);
+            else
+                wake_.wait_until(lock, next);
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::map<cluster*, entry> kept_;
+    std::thread reaper_;
+    bool stopped_ = false;
+};
+
+} // namespace
+
+void cluster::linger(std::shared_ptr<cluster> const& c) noexcept
+{
+    if (!c)
+        return;
+    double const seconds = c->config().routing.linger;
+    if (!(seconds > 0))
+        return;
+    try
+    {
+        cluster_keeper::instance().keep(
+            c, std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds)));
+    }
+    catch (...)
+    {
+        // No memory or no thread: the cluster closes with its last session, as with linger = 0.
+    }
+}
 
 std::shared_ptr<cluster> cluster::obtain(cluster_config const& config)
 {

@@ -237,6 +237,11 @@ public:
     /// The cluster of this configuration, shared by every routing session of the process that resolved
     /// to the same configuration (a registry keyed by cluster_config::identity()).
     static std::shared_ptr<cluster> obtain(cluster_config const& config);
+    /// A routing session is done with `c`: the cluster (its pools and their idle connections, its probes) is
+    /// kept `[routing] linger` seconds more, so that the next session of the same configuration finds it warm,
+    /// then let go (closed unless another session holds it). The process's exit (or the plugin's unload)
+    /// closes kept clusters at once.
+    static void linger(std::shared_ptr<cluster> const& c) noexcept;
 
     explicit cluster(cluster_config config);
     ~cluster();
@@ -275,8 +280,10 @@ public:
     /// Causal consistency: the primary's position as last read (timeline, the servers of its GTIDs), to tell
     /// a position of its current history from one of before a promotion (same_history()); empty until read.
     causal_position primary_history() const;
-    /// Records the primary's position just read (primary_position()).
+    /// Records the primary's position just read (read_primary_position()).
     void note_primary_position(causal_position const& p);
+    /// Merges a position the primary just reported for a commit (MariaDB's tracked GTID) into its history.
+    void advance_primary_history(causal_position const& p);
     /// Why there is no primary now (every node and its last known state); empty when there is one.
     std::string no_primary_message() const;
     /// discover: a node answered the last role probe.

@@ -329,6 +329,15 @@ BOOST_AUTO_TEST_CASE(consistency_and_causal_timeout_are_read_and_written_back)
     BOOST_TEST(w.routing.causal_timeout == 0.0);
 }
 
+BOOST_AUTO_TEST_CASE(linger_is_read_and_checked)
+{
+    BOOST_TEST(load_toml("[primary]\nhost = \"a\"\n", "db.toml").routing.linger == 1.0);
+    BOOST_TEST(load_toml("[routing]\nlinger = 0\n[primary]\nhost = \"a\"\n", "db.toml").routing.linger == 0.0);
+    BOOST_TEST(problem_with_key(toml_problems("[routing]\nlinger = -2\n[primary]\nhost = \"a\"\n"), "routing.linger").line
+               == 2);
+    BOOST_TEST(load_connect_string("primary='host=a' linger=2.5").routing.linger == 2.5);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_consistency_and_negative_causal_timeout_are_errors)
 {
     auto const problems = toml_problems("[routing]\nconsistency = \"casual\"\ncausal_timeout = -1\n"

@@ -100,7 +100,61 @@ std::uint64_t resets_of(soci::session& sql, std::string const& role)
     return sum_of(sql, role, [](auto const& e) { return e.connections_reset; });
 }
 
+/// True while the server still has connection `id` (pg_backend_pid() / connection_id()).
+bool server_has_connection(soci::session& direct, long long id)
+{
+    int n = -1;
+    direct << (is_pg() ? "select count(*) from pg_stat_activity where pid = :id"
+                       : "select count(*) from information_schema.processlist where id = :id"),
+        soci::use(id), soci::into(n);
+    return n == 1;
+}
+
 } // namespace
+
+// Sessions opened one after another (per request, as SOCI's own tests do) find the pools of the previous one:
+// the cluster outlives its last session by `linger` seconds.
+BOOST_AUTO_TEST_CASE(the_next_session_finds_the_pools_warm_within_linger)
+{
+    servers srv;
+    std::string const cs = pooled_cs(4, "linger_warm", "sticky=0 linger=30");
+    long long first = -1;
+    {
+        soci::session a(soci::routing, cs);
+        first = primary_connection_id(a);
+    }
+    BOOST_TEST(server_has_connection(srv.primary, first));
+    soci::session b(soci::routing, cs);
+    BOOST_TEST(primary_connection_id(b) == first);  // the same server connection: no connect
+}
+
+// linger = 0 closes the pools with the last session; past `linger`, the kept pools close too.
+BOOST_AUTO_TEST_CASE(pools_close_with_the_last_session_or_after_linger)
+{
+    servers srv;
+    for (std::string const linger : {"0", "0.2"})
+    {
+        std::string const cs = pooled_cs(4, "linger_close_" + std::string(linger == "0" ? "0" : "1"),
+                                         "sticky=0 linger=" + linger);
+        long long first = -1;
+        {
+            soci::session a(soci::routing, cs);
+            first = primary_connection_id(a);
+        }
+        if (linger != "0")
+            sleep_seconds(0.8);
+        bool gone = false;
+        for (int i = 0; i != 50 && !gone; ++i)  // the server notices the closed socket at once, or nearly
+        {
+            gone = !server_has_connection(srv.primary, first);
+            if (!gone)
+                sleep_seconds(0.02);
+        }
+        BOOST_TEST(gone, "linger=" << linger << ": connection " << first << " still open");
+        soci::session b(soci::routing, cs);
+        BOOST_TEST(primary_connection_id(b) != first);
+    }
+}
 
 BOOST_AUTO_TEST_CASE(abandoned_raw_transaction_is_rolled_back_before_the_connection_is_lent_again)
 {
