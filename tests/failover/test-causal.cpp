@@ -213,6 +213,39 @@ BOOST_AUTO_TEST_CASE(a_table_created_then_read_through_a_prepared_statement_is_t
     quick << "DROP TABLE " + name;
 }
 
+// MariaDB: the commit's GTID comes with its answer (session tracking of last_gtid): reading a write back asks
+// the primary nothing (its Com_select does not move), and the token is that GTID.
+BOOST_AUTO_TEST_CASE(mariadb_reads_back_a_write_without_asking_the_primary_its_position)
+{
+    if (cluster().is_pg())
+        return;  // PostgreSQL reports no position with a commit: one round trip (pg_current_wal_insert_lsn)
+    causal_table t;
+    soci::session sql(routing_uri(causal_spec(2.0)));
+    auto admin = direct(cluster().primary);
+    auto com_select = [&] {
+        std::string name;
+        long long n = -1;
+        *admin << "SHOW GLOBAL STATUS LIKE 'Com_select'", soci::into(name), soci::into(n);
+        return n;
+    };
+    sql << "INSERT INTO " + t.name + " (id, v) VALUES (1, 1)";  // connections open
+    int v = 0;
+    sql << "SELECT v FROM " + t.name + " WHERE id = 1", soci::into(v);
+    long long const before = com_select();
+    for (int i = 2; i != 12; ++i)
+    {
+        sql << "INSERT INTO " + t.name + " (id, v) VALUES (:i, :i)", soci::use(i, "i");
+        sql << "SELECT v FROM " + t.name + " WHERE id = :i", soci::use(i, "i"), soci::into(v);
+        BOOST_TEST(v == i);
+        BOOST_TEST(on_replica(sql));
+    }
+    BOOST_TEST(com_select() - before == 0);
+    std::string last;
+    *admin << "SELECT @@global.gtid_binlog_pos", soci::into(last);
+    BOOST_TEST_MESSAGE("token " << soci::routing.causal_token(sql) << ", primary at " << last);
+    BOOST_TEST(soci::routing.causal_token(sql).rfind("mariadb:0-", 0) == 0u);
+}
+
 // A session that only reads while others write has no position to wait for: replicas, as in window mode.
 BOOST_AUTO_TEST_CASE(a_session_that_only_reads_stays_on_replicas_while_others_write)
 {
