@@ -101,49 +101,14 @@ replica_position pg_replica_position(soci::session& sql, long long primary_lsn, 
 
 std::optional<gtid_position> parse_gtid_position(std::string const& text)
 {
+    // The same syntax as a causal position's (causal.cpp), without the servers.
+    std::optional<causal_position> const p = parse_gtid_list(text);
+    if (!p)
+        return std::nullopt;
     gtid_position out;
-    std::size_t at = 0;
-    auto skip_space = [&] {
-        while (at < text.size() && (text[at] == ' ' || text[at] == '\n' || text[at] == '\t' || text[at] == '\r'))
-            ++at;
-    };
-    // One unsigned number no greater than `limit` at `at`.
-    auto number = [&](std::uint64_t& value, std::uint64_t limit) {
-        std::size_t const begin = at;
-        value = 0;
-        for (; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at)
-        {
-            auto const digit = static_cast<std::uint64_t>(text[at] - '0');
-            if (value > (limit - digit) / 10)
-                return false;
-            value = value * 10 + digit;
-        }
-        return at > begin;
-    };
-    skip_space();
-    if (at == text.size())
-        return out;
-    for (;;)
-    {
-        std::uint64_t domain = 0;
-        std::uint64_t server = 0;
-        std::uint64_t seq = 0;
-        std::uint64_t const u32 = 0xffffffffu;
-        if (!number(domain, u32) || at == text.size() || text[at++] != '-')
-            return std::nullopt;
-        if (!number(server, u32) || at == text.size() || text[at++] != '-')
-            return std::nullopt;
-        if (!number(seq, std::numeric_limits<std::uint64_t>::max()))
-            return std::nullopt;
-        auto& slot = out[static_cast<std::uint32_t>(domain)];
-        slot = std::max(slot, seq);
-        skip_space();
-        if (at == text.size())
-            return out;
-        if (text[at++] != ',')
-            return std::nullopt;
-        skip_space();
-    }
+    for (auto const& [domain, g] : p->domains)
+        out[domain] = g.seq;
+    return out;
 }
 
 bool gtid_covers(gtid_position const& replica, gtid_position const& primary)
