@@ -360,6 +360,17 @@ BOOST_AUTO_TEST_CASE(a_shared_scope_carries_the_position_between_sessions)
     }
     BOOST_TEST(stale == 0);
     BOOST_TEST(replica_reads >= 90);
+
+    // A token required through one session of the scope holds for every session of it: with replay paused,
+    // the other session's read of that row goes to the primary, and finds it.
+    soci::session third(uri);  // a scope of its own
+    all_paused paused;
+    third << "INSERT INTO " + t.name + " (id, v) VALUES (1000, 1)";
+    soci::routing.require(writer, soci::routing.causal_token(third));
+    int c = 0;
+    reader << "SELECT count(*) FROM " + t.name + " WHERE id = 1000", soci::into(c);
+    BOOST_TEST(c == 1);
+    BOOST_TEST(soci::routing.last_reason(reader) == "causal_primary");
 }
 
 // A token crosses processes: with replay paused, another process that requires the token reads the row on
