@@ -1,0 +1,218 @@
+// scale: how routing's cost grows with threads, open sessions and replicas, beside a plain SOCI session where
+// one exists. On the test clusters (the environment `ci/clusters env` prints).
+//
+//   scale [postgresql|mysql] [SECONDS]      SECONDS per point (default 2)
+//
+// Each point runs `SELECT :x` (a read, on a replica) for SECONDS and reports ops/s and p99 latency:
+// 1. threads 1..64, each with its own session, over pools of at most 8 connections per endpoint (routing), and
+//    the same threads each with a plain session to one replica (a connection each);
+// 2. open sessions 10, 100, 1,000 (4 threads take turns over them; most are idle at any time), sharing the
+//    pools: the resident memory each session adds, and the throughput; plain sessions beside (one connection
+//    each, while the server's max_connections allows);
+// 3. replica entries 1, 2, 4, 8 (several pointing at the same standby), 4 threads.
+// Output: Markdown tables, with routing/plain ratios where there is a plain column.
+#include <soci/routing/soci-routing.h>
+#include <soci/soci.h>
+
+#include <malloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace
+{
+
+using clock_type = std::chrono::steady_clock;
+
+std::string env(char const* name)
+{
+    char const* v = std::getenv(name);
+    if (v == nullptr || *v == '\0')
+        throw std::runtime_error(std::string(name) + " is not set: eval \"$(ci/clusters env)\"");
+    return v;
+}
+
+long rss_kb()
+{
+    std::ifstream f("/proc/self/statm");
+    long pages = 0;
+    long resident = 0;
+    f >> pages >> resident;
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+struct result
+{
+    double ops = 0;
+    double p99_us = 0;
+    long errors = 0;
+};
+
+/// Runs `SELECT :x` for `seconds` on `threads` threads; thread t uses the sessions i with i % threads == t, in
+/// turn.
+result run(std::vector<std::unique_ptr<soci::session>>& sessions, int threads, double seconds)
+{
+    std::atomic<bool> stop{false};
+    std::vector<std::vector<std::uint32_t>> latencies(static_cast<std::size_t>(threads));
+    std::atomic<long> errors{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t != threads; ++t)
+    {
+        pool.emplace_back([&, t] {
+            auto& lat = latencies[static_cast<std::size_t>(t)];
+            lat.reserve(200000);
+            std::size_t i = static_cast<std::size_t>(t);
+            int x = t;
+            int y = 0;
+            while (!stop.load(std::memory_order_relaxed))
+            {
+                soci::session& sql = *sessions[i];
+                auto const s = clock_type::now();
+                try
+                {
+                    sql << "SELECT :x", soci::use(x), soci::into(y);
+                }
+                catch (std::exception const&)
+                {
+                    errors.fetch_add(1);
+                }
+                lat.push_back(static_cast<std::uint32_t>(
+                    std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - s).count()));
+                i += static_cast<std::size_t>(threads);
+                if (i >= sessions.size())
+                    i = static_cast<std::size_t>(t);
+            }
+        });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop.store(true);
+    for (auto& th : pool)
+        th.join();
+    std::vector<std::uint32_t> all;
+    for (auto& l : latencies)
+        all.insert(all.end(), l.begin(), l.end());
+    result r;
+    r.errors = errors.load();
+    r.ops = static_cast<double>(all.size()) / seconds;
+    if (!all.empty())
+    {
+        std::size_t const k = std::min(all.size() - 1, static_cast<std::size_t>(0.99 * static_cast<double>(all.size())));
+        std::nth_element(all.begin(), all.begin() + static_cast<long>(k), all.end());
+        r.p99_us = all[k];
+    }
+    return r;
+}
+
+std::vector<std::unique_ptr<soci::session>> open(std::string const& backend, std::string const& cs, int n)
+{
+    std::vector<std::unique_ptr<soci::session>> v;
+    for (int i = 0; i != n; ++i)
+        v.push_back(std::make_unique<soci::session>(backend, cs));
+    return v;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    try
+    {
+        std::string const driver = argc > 1 ? argv[1] : "postgresql";
+        double const seconds = argc > 2 ? std::stod(argv[2]) : 2.0;
+        bool const pg = driver == "postgresql";
+        std::string const primary = env(pg ? "SOCI_ROUTING_PG_PRIMARY" : "SOCI_ROUTING_MYSQL_PRIMARY");
+        std::vector<std::string> replicas{env(pg ? "SOCI_ROUTING_PG_REPLICA_1" : "SOCI_ROUTING_MYSQL_REPLICA_1")};
+        if (pg)
+            replicas.push_back(env("SOCI_ROUTING_PG_REPLICA_2"));
+        // An inline configuration: pools of at most 8 per endpoint, `entries` replica entries over the real
+        // replicas in turn, a tag that makes it its own cluster.
+        auto routing_cs = [&](int entries, std::string const& tag) {
+            std::string cs = "primary='" + driver + "://" + primary + " pool_max=8' sticky=0";
+            for (int i = 0; i != entries; ++i)
+                cs += " replica='" + replicas[static_cast<std::size_t>(i) % replicas.size()] + " pool_max=8 name=" + tag
+                      + "-" + std::to_string(i + 1) + "'";
+            return cs;
+        };
+        std::printf("scale (%s): SELECT :x, %.0f s per point, pools of 8 per endpoint; %s; load %s\n\n",
+                    driver.c_str(), seconds, pg ? "primary + 2 standbys" : "primary + 1 replica", [] {
+                        static char buf[64] = "?";
+                        if (FILE* f = std::fopen("/proc/loadavg", "r"))
+                        {
+                            if (std::fgets(buf, sizeof buf, f) == nullptr)
+                                buf[0] = '\0';
+                            std::fclose(f);
+                        }
+                        return buf;
+                    }());
+
+        std::printf("open sessions (4 threads take turns over them)\n\n| sessions | heap per session, KB | RSS per 1,000 sessions, MB | "
+                    "routing ops/s | routing p99 µs | plain ops/s | plain p99 µs |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (int n : {10, 100, 1000})
+        {
+            long const before = rss_kb();
+            std::size_t const heap_before = mallinfo2().uordblks;
+            auto routed = open("routing", routing_cs(static_cast<int>(replicas.size()), "sessions"), n);
+            long const after = rss_kb();
+            double const heap_kb = static_cast<double>(mallinfo2().uordblks - heap_before) / 1024.0 / n;
+            run(routed, 4, 0.3);
+            result const r = run(routed, 4, seconds);
+            std::string plain_ops = "-";
+            std::string plain_p99 = "-";
+            if (n <= 100)
+            {
+                auto plain = open(driver, replicas.front(), n);
+                run(plain, 4, 0.3);
+                result const p = run(plain, 4, seconds);
+                plain_ops = std::to_string(static_cast<long>(p.ops));
+                plain_p99 = std::to_string(static_cast<long>(p.p99_us));
+            }
+            else
+                plain_ops = "n/a: a connection each";
+            std::printf("| %d | %.1f | %.1f | %.0f | %.0f | %s | %s |\n", n, heap_kb,
+                        static_cast<double>(after - before) / 1024.0 * 1000.0 / n, r.ops, r.p99_us, plain_ops.c_str(),
+                        plain_p99.c_str());
+        }
+
+        std::printf("\nthreads (each with its own session)\n\n| threads | routing ops/s | routing p99 µs | plain ops/s | "
+                    "plain p99 µs | routing / plain |\n|---:|---:|---:|---:|---:|---:|\n");
+        for (int t : {1, 2, 4, 8, 16, 32, 64})
+        {
+            auto routed = open("routing", routing_cs(static_cast<int>(replicas.size()), "threads"), t);
+            run(routed, t, 0.3);  // warm-up: connections open
+            result const r = run(routed, t, seconds);
+            auto plain = open(driver, replicas.front(), t);
+            run(plain, t, 0.3);
+            result const p = run(plain, t, seconds);
+            std::printf("| %d | %.0f | %.0f | %.0f | %.0f | %.2f |\n", t, r.ops, r.p99_us, p.ops, p.p99_us,
+                        p.ops > 0 ? r.ops / p.ops : 0.0);
+            if (r.errors + p.errors != 0)
+                std::printf("|  | errors: routing %ld, plain %ld | | | | |\n", r.errors, p.errors);
+        }
+
+        std::printf("\nreplica entries (4 threads; entries beyond the real replicas point at the same servers)\n\n"
+                    "| entries | routing ops/s | routing p99 µs |\n|---:|---:|---:|\n");
+        for (int e : {1, 2, 4, 8})
+        {
+            auto routed = open("routing", routing_cs(e, "entries" + std::to_string(e)), 4);
+            run(routed, 4, 0.3);
+            result const r = run(routed, 4, seconds);
+            std::printf("| %d | %.0f | %.0f |\n", e, r.ops, r.p99_us);
+        }
+        return 0;
+    }
+    catch (std::exception const& e)
+    {
+        std::fprintf(stderr, "scale: %s\n", e.what());
+        return 1;
+    }
+}
