@@ -53,10 +53,10 @@ std::string routing_backend_factory::causal_token(session& sql) const
 {
     soci_routing::session_state& st = *require_routing_backend(sql).state();
     require_causal(st, "causal_token");
-    soci_routing::causal_position position;
-    if (!st.causal_requirement(position))
+    soci_routing::causal_position const* position = st.causal_requirement();
+    if (position == nullptr)
         return {};
-    return soci_routing::to_token(position, st.driver_);
+    return soci_routing::to_token(*position, st.driver_);
 }
 
 void routing_backend_factory::require(session& sql, std::string const& token) const

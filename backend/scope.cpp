@@ -21,8 +21,18 @@ struct routing_scope::impl
     {
         std::uint64_t writes = 0;    ///< committed writes noted
         std::uint64_t resolved = 0;  ///< writes covered by `position`
+        std::uint64_t version = 0;   ///< the scope's `versions` at its last change
         soci_routing::causal_position position;
     };
+    /// Unique in the process (sessions cache a scope's position by id and version).
+    std::uint64_t const id = next_id();
+    static std::uint64_t next_id() noexcept
+    {
+        static std::atomic<std::uint64_t> ids{0};
+        return ids.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+    /// Counts every change of any cluster's state (never reset: a version is never seen twice).
+    std::uint64_t versions = 0;
     /// True once anything causal was noted: scopes of window mode never take the lock.
     std::atomic<bool> causal{false};
     mutable std::mutex mutex;
@@ -67,7 +77,9 @@ void scope_access::note_write(soci::routing_scope& s, void const* cluster) noexc
     try
     {
         std::lock_guard<std::mutex> lock(s.impl_->mutex);
-        ++s.impl_->clusters[cluster].writes;
+        auto& c = s.impl_->clusters[cluster];
+        ++c.writes;
+        c.version = ++s.impl_->versions;
         s.impl_->causal.store(true, std::memory_order_release);
     }
     catch (...)
@@ -86,6 +98,7 @@ void scope_access::note_write_at(soci::routing_scope& s, void const* cluster, ca
         if (c.resolved == c.writes)
             ++c.resolved;
         ++c.writes;
+        c.version = ++s.impl_->versions;
         s.impl_->causal.store(true, std::memory_order_release);
     }
     catch (...)
@@ -94,7 +107,7 @@ void scope_access::note_write_at(soci::routing_scope& s, void const* cluster, ca
     }
 }
 
-bool scope_access::need(soci::routing_scope const& s, void const* cluster, causal_need& out)
+bool scope_access::need(soci::routing_scope const& s, void const* cluster, causal_need& out, std::uint64_t known)
 {
     if (!s.impl_->causal.load(std::memory_order_acquire))
         return false;
@@ -104,8 +117,16 @@ bool scope_access::need(soci::routing_scope const& s, void const* cluster, causa
         return false;
     out.writes = it->second.writes;
     out.pending = it->second.resolved < it->second.writes;
-    out.position = it->second.position;
-    return out.pending || !out.position.empty();
+    out.version = it->second.version;
+    out.copied = out.version != known;
+    if (out.copied)
+        out.position = it->second.position;
+    return out.pending || !it->second.position.empty();
+}
+
+std::uint64_t scope_access::id(soci::routing_scope const& s) noexcept
+{
+    return s.impl_->id;
 }
 
 void scope_access::settle(soci::routing_scope& s, void const* cluster, causal_position const& p, std::uint64_t writes)
@@ -114,6 +135,7 @@ void scope_access::settle(soci::routing_scope& s, void const* cluster, causal_po
     auto& c = s.impl_->clusters[cluster];
     merge(c.position, p);
     c.resolved = std::max(c.resolved, writes);
+    c.version = ++s.impl_->versions;
     s.impl_->causal.store(true, std::memory_order_release);
 }
 
@@ -123,6 +145,7 @@ void scope_access::replace(soci::routing_scope& s, void const* cluster, causal_p
     auto& c = s.impl_->clusters[cluster];
     c.position = p;
     c.resolved = std::max(c.resolved, writes);
+    c.version = ++s.impl_->versions;
     s.impl_->causal.store(true, std::memory_order_release);
 }
 
@@ -131,7 +154,9 @@ void scope_access::require(soci::routing_scope& s, void const* cluster, causal_p
     if (p.empty())
         return;
     std::lock_guard<std::mutex> lock(s.impl_->mutex);
-    merge(s.impl_->clusters[cluster].position, p);
+    auto& c = s.impl_->clusters[cluster];
+    merge(c.position, p);
+    c.version = ++s.impl_->versions;
     s.impl_->causal.store(true, std::memory_order_release);
 }
 

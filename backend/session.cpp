@@ -198,15 +198,31 @@ void session_state::note_scope_write(endpoint_handle* where) noexcept
     scope_access::note_write(*scope_, cluster_.get());
 }
 
-bool session_state::causal_requirement(causal_position& required)
+causal_position const* session_state::causal_requirement()
 {
     if (positions_unsupported_)
-        return false;
-    causal_need need;
+        return nullptr;
     void const* const key = cluster_.get();
-    if (!scope_access::need(*scope_, key, need))
-        return false;
-    bool const stale = !need.position.empty() && !same_history(need.position, cluster_->primary_history());
+    std::uint64_t const scope_id = scope_access::id(*scope_);
+    if (causal_copy_scope_ != scope_id)
+    {
+        causal_copy_scope_ = scope_id;
+        causal_copy_version_ = 0;
+    }
+    causal_need need;
+    auto refresh = [&] {
+        if (!scope_access::need(*scope_, key, need, causal_copy_version_))
+            return false;
+        if (need.copied)
+        {
+            causal_copy_ = std::move(need.position);
+            causal_copy_version_ = need.version;
+        }
+        return true;
+    };
+    if (!refresh())
+        return nullptr;
+    bool const stale = !causal_copy_.empty() && !cluster_->of_primary_history(causal_copy_);
     if (need.pending || stale)
     {
         // One round trip on a primary connection (this session's own when it is idle): the primary's position
@@ -233,18 +249,17 @@ bool session_state::causal_requirement(causal_position& required)
         {
             // MySQL proper (no MariaDB GTIDs): the `sticky` window decides, as in window mode.
             positions_unsupported_ = true;
-            return false;
+            return nullptr;
         }
         cluster_->note_primary_position(*now);
-        if (!need.position.empty() && !same_history(need.position, *now))
+        if (!causal_copy_.empty() && !same_history(causal_copy_, *now))
             scope_access::replace(*scope_, key, *now, need.writes);
         else
             scope_access::settle(*scope_, key, *now, need.writes);
-        if (!scope_access::need(*scope_, key, need))
-            return false;
+        if (!refresh())
+            return nullptr;
     }
-    required = need.position;
-    return !required.empty();
+    return causal_copy_.empty() ? nullptr : &causal_copy_;
 }
 
 void session_state::note_begin() noexcept

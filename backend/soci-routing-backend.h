@@ -202,8 +202,10 @@ struct session_state
     /// Causal mode: the position a read of the session's scope must find on a replica (empty: none). Reads
     /// the primary's position first when the scope wrote since it was last read, or when the scope's
     /// position is of another history than the primary's (replaced then by the primary's). Throws when the
-    /// primary cannot be asked. False when nothing is required (or positions are unsupported: window rule).
-    bool causal_requirement(causal_position& required);
+    /// primary cannot be asked. nullptr when nothing is required (or positions are unsupported: window rule).
+    /// The position is the session's copy, valid until the next call; it is copied from the scope only when
+    /// the scope changed.
+    causal_position const* causal_requirement();
     /// A write committed (or may have) on primary connection `where` (nullptr: unknown): its window restarts;
     /// in causal mode the scope's position grows by the GTID the commit reported (MariaDB, tracked), else it
     /// is pending until the primary's position is read.
@@ -250,6 +252,10 @@ struct session_state
     std::chrono::steady_clock::duration causal_timeout_;
     /// Causal mode on a server without positions (MySQL proper): the `sticky` window serves instead.
     bool positions_unsupported_ = false;
+    /// causal_requirement()'s copy of the scope's position, and the scope (id) and version it was copied at.
+    causal_position causal_copy_;
+    std::uint64_t causal_copy_scope_ = 0;
+    std::uint64_t causal_copy_version_ = 0;
     std::shared_ptr<endpoint_handle> primary_held_;  ///< while in a transaction, pinned or keeping a blob
     std::weak_ptr<endpoint_handle> primary_shared_;  ///< the primary connection live statements use
     bool keep_primary_ = false;                      ///< a blob was made: hold the primary connection

@@ -226,8 +226,11 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
 
     // consistency = "causal": the read needs a replica that has replayed the scope's position. A use_replica
     // guard accepts staleness.
-    causal_position required;
-    bool const causal = state_->causal_ && !facts.forced_replica && state_->causal_requirement(required);
+    causal_position const* const requirement =
+        state_->causal_ && !facts.forced_replica ? state_->causal_requirement() : nullptr;
+    bool const causal = requirement != nullptr;
+    static causal_position const nothing;
+    causal_position const& required = causal ? *requirement : nothing;
     if (!causal && state_->positions_unsupported_)
     {
         // MySQL proper: no positions; the `sticky` window decides, as in window mode.

@@ -1186,10 +1186,10 @@ endpoint_pool* cluster::await_primary(std::chrono::milliseconds wait)
     return d.writable.load();
 }
 
-causal_position cluster::primary_history() const
+bool cluster::of_primary_history(causal_position const& required) const
 {
     std::lock_guard<std::mutex> lock(impl_->history_mutex);
-    return impl_->history;
+    return same_history(required, impl_->history);
 }
 
 void cluster::note_primary_position(causal_position const& p)

@@ -277,9 +277,10 @@ public:
     /// discover: probes every node now and waits up to `wait` for a round that finds a primary; returns it, or
     /// nullptr when the wait ran out. static: the configured primary.
     endpoint_pool* await_primary(std::chrono::milliseconds wait);
-    /// Causal consistency: the primary's position as last read (timeline, the servers of its GTIDs), to tell
-    /// a position of its current history from one of before a promotion (same_history()); empty until read.
-    causal_position primary_history() const;
+    /// Causal consistency: true when `required` belongs to the primary's history as last seen (its position as
+    /// last read, and the GTIDs it reported since: timeline, the servers of its GTIDs), not to one of before a
+    /// promotion (same_history()). False while nothing was seen.
+    bool of_primary_history(causal_position const& required) const;
     /// Records the primary's position just read (read_primary_position()).
     void note_primary_position(causal_position const& p);
     /// Merges a position the primary just reported for a commit (MariaDB's tracked GTID) into its history.
