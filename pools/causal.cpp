@@ -232,21 +232,7 @@ std::optional<causal_position> read_primary_position(soci::session& primary, dri
             p.timeline = static_cast<std::uint32_t>(timeline);
         return p;
     }
-    std::string text;
-    soci::indicator ind = soci::i_ok;
-    try
-    {
-        primary << "SELECT @@global.gtid_binlog_pos", soci::into(text, ind);
-    }
-    catch (soci::mysql_soci_error const& e)
-    {
-        if (is_connection_error(e))
-            throw;
-        return std::nullopt;  // MySQL proper: no such variable
-    }
-    if (ind != soci::i_ok)
-        return causal_position{};
-    return parse_gtid_list(text);
+    return read_gtid_variable(primary, "SELECT @@global.gtid_binlog_pos");
 }
 
 std::optional<causal_position> read_replayed_position(soci::session& sql, driver d)
@@ -262,21 +248,7 @@ std::optional<causal_position> read_replayed_position(soci::session& sql, driver
         p.lsn = static_cast<std::uint64_t>(lsn);
         return p;
     }
-    std::string text;
-    soci::indicator ind = soci::i_ok;
-    try
-    {
-        sql << "SELECT @@global.gtid_slave_pos", soci::into(text, ind);
-    }
-    catch (soci::mysql_soci_error const& e)
-    {
-        if (is_connection_error(e))
-            throw;
-        return std::nullopt;
-    }
-    if (ind != soci::i_ok)
-        return causal_position{};
-    return parse_gtid_list(text);
+    return read_gtid_variable(sql, "SELECT @@global.gtid_slave_pos");
 }
 
 std::optional<causal_position> wait_for_position(soci::session& sql, driver d, causal_position const& required,
@@ -325,6 +297,25 @@ std::optional<causal_position> wait_for_position(soci::session& sql, driver d, c
         return std::nullopt;
     reached = true;
     return required;
+}
+
+std::optional<causal_position> read_gtid_variable(soci::session& sql, char const* query)
+{
+    std::string text;
+    soci::indicator ind = soci::i_ok;
+    try
+    {
+        sql << query, soci::into(text, ind);
+    }
+    catch (soci::mysql_soci_error const& e)
+    {
+        if (is_connection_error(e))
+            throw;
+        return std::nullopt;  // 1193, unknown system variable: MySQL proper
+    }
+    if (ind != soci::i_ok)
+        return causal_position{};
+    return parse_gtid_list(text);
 }
 
 bool mysql_track_last_gtid(soci::session& sql) noexcept

@@ -93,6 +93,11 @@ std::optional<causal_position> read_replayed_position(soci::session& sql, driver
 std::optional<causal_position> wait_for_position(soci::session& sql, driver d, causal_position const& required,
                                                  std::chrono::steady_clock::duration timeout, bool& reached);
 
+/// MariaDB: a GTID list variable (`SELECT @@global.gtid_binlog_pos`, ...) as a position; the empty position
+/// for NULL; nullopt when the server has no such variable (MySQL proper) or it is not a MariaDB list.
+/// Connection errors propagate.
+std::optional<causal_position> read_gtid_variable(soci::session& sql, char const* query);
+
 /// MariaDB: asks the server to report the session's `last_gtid` with every OK packet that changes it (session
 /// state tracking), so that a commit's GTID comes with its answer, with no round trip. One round trip now;
 /// false when the server refuses (MySQL proper). A connection reset (COM_RESET_CONNECTION) forgets it.

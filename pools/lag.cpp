@@ -99,16 +99,25 @@ replica_position pg_replica_position(soci::session& sql, long long primary_lsn, 
     return pos;
 }
 
-std::optional<gtid_position> parse_gtid_position(std::string const& text)
+namespace
 {
-    // The same syntax as a causal position's (causal.cpp), without the servers.
-    std::optional<causal_position> const p = parse_gtid_list(text);
+
+/// A causal position's GTIDs (causal.cpp) without their servers.
+std::optional<gtid_position> sequences_of(std::optional<causal_position> const& p)
+{
     if (!p)
         return std::nullopt;
     gtid_position out;
     for (auto const& [domain, g] : p->domains)
         out[domain] = g.seq;
     return out;
+}
+
+} // namespace
+
+std::optional<gtid_position> parse_gtid_position(std::string const& text)
+{
+    return sequences_of(parse_gtid_list(text));
 }
 
 bool gtid_covers(gtid_position const& replica, gtid_position const& primary)
@@ -127,30 +136,16 @@ namespace
 
 /// A GTID position variable of the server; nullopt when the server has no such variable or it is not a
 /// MariaDB position. Connection errors propagate.
-std::optional<gtid_position> read_gtid_variable(soci::session& sql, char const* query)
+std::optional<gtid_position> read_gtid_position_variable(soci::session& sql, char const* query)
 {
-    std::string text;
-    soci::indicator ind = soci::i_ok;
-    try
-    {
-        sql << query, soci::into(text, ind);
-    }
-    catch (soci::mysql_soci_error const& e)
-    {
-        if (e.err_num_ >= 2000)  // client errors: the connection, not the variable
-            throw;
-        return std::nullopt;  // 1193, unknown system variable: MySQL proper
-    }
-    if (ind != soci::i_ok)
-        return gtid_position{};
-    return parse_gtid_position(text);
+    return sequences_of(read_gtid_variable(sql, query));
 }
 
 } // namespace
 
 std::optional<gtid_position> mysql_primary_gtid(soci::session& sql)
 {
-    return read_gtid_variable(sql, "SELECT @@global.gtid_binlog_pos");
+    return read_gtid_position_variable(sql, "SELECT @@global.gtid_binlog_pos");
 }
 
 replica_position mysql_replica_position(soci::session& sql, gtid_position const* primary)
@@ -193,7 +188,7 @@ replica_position mysql_replica_position(soci::session& sql, gtid_position const*
         if (!sql_error.empty())
             pos.note += "; Last_SQL_Error: " + one_line(sql_error);
     }
-    pos.gtid = read_gtid_variable(sql, "SELECT @@global.gtid_slave_pos");
+    pos.gtid = read_gtid_position_variable(sql, "SELECT @@global.gtid_slave_pos");
     if (primary != nullptr && pos.gtid && gtid_covers(*pos.gtid, *primary))
     {
         pos.caught_up = true;
