@@ -274,7 +274,9 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     // The prepare waits too (a server-side prepare on a replica that lacks the scope's last DDL fails), and
     // the execution counts it; a wait that ran out at the prepare is not paid again by the execution.
     bool may_wait = causal && state_->causal_timeout_.count() > 0 && !(executing_ && prepare_wait_ran_out_);
-    bool const causal_short = executing_ && behind != 0;  // some replica was left out for lack of the position
+    // Some replica was left out for lack of the position: without one that has it, the read goes to the primary,
+    // which has it, whatever `fallback` says (the prepare too: it must not fail where the execution would not).
+    bool const causal_short = behind != 0;
 
     // A replica that failed to connect for this statement's prepare is not tried again for its execution:
     // one read pays one connect timeout at most.

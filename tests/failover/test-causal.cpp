@@ -314,6 +314,22 @@ BOOST_AUTO_TEST_CASE(a_paused_replica_makes_reads_wait_then_go_to_the_primary_an
     BOOST_TEST((why == "causal_replica" || why == "causal_wait"), "reason " << why);
 }
 
+// With fallback = false too, a read no replica can serve for lack of the position goes to the primary (it is
+// not a replica failure): at its prepare as at its execution.
+BOOST_AUTO_TEST_CASE(without_fallback_a_read_without_a_caught_up_replica_still_goes_to_the_primary)
+{
+    causal_table t;
+    config_spec spec = causal_spec(0.05);
+    spec.fallback = false;
+    soci::session sql(routing_uri(spec));
+    all_paused paused;
+    sql << "INSERT INTO " + t.name + " (id, v) VALUES (1, 10)";
+    int v = 0;
+    sql << "SELECT v FROM " + t.name + " WHERE id = 1", soci::into(v);
+    BOOST_TEST(v == 10);
+    BOOST_TEST(soci::routing.last_reason(sql) == "causal_primary");
+}
+
 // causal_timeout = 0: no wait at all; a read goes to a replica only once it is known to have the position
 // (from the lag prober, every lag_probe_interval), else to the primary.
 BOOST_AUTO_TEST_CASE(causal_timeout_zero_never_waits)
