@@ -10,7 +10,10 @@
 //   mixed-prepared   the same as mixed, two prepared statements per thread
 // aid is uniform over 1..--rows. Reported: ops/s, p50/p99 latency (µs), errors, and the process's CPU
 // time (getrusage user+sys, and each apart) per statement in µs: the client-side cost of a statement, which is
-// what the routing backend adds to; and involuntary context switches per statement.
+// what the routing backend adds to; involuntary context switches per statement; and heap allocations per
+// statement, counted in the statement's own thread (alloc-count.h).
+#include "alloc-count.h"
+
 #include <soci/soci.h>
 
 #include <CLI/CLI.hpp>
@@ -65,6 +68,7 @@ struct thread_result {
     std::uint64_t misses = 0;  // reads that found no row (should stay 0)
     std::uint64_t errors = 0;  // statements that threw, in the measured window
     std::uint64_t warmup_ops = 0;
+    std::uint64_t allocations = 0;  // heap allocations of the measured statements
     std::string first_error;
     std::string connect_error;
 };
@@ -150,6 +154,7 @@ void worker(options const& opt, int index, start_gate& gate, thread_result& out)
         }
         bool ok = true;
         bool found = true;
+        std::uint64_t const allocations0 = bench_alloc::count();
         try {
             if (prepared) {
                 if (write) {
@@ -178,6 +183,7 @@ void worker(options const& opt, int index, start_gate& gate, thread_result& out)
             }
         }
         auto const t1 = clock_type::now();
+        std::uint64_t const allocations1 = bench_alloc::count();
         if (t0 < begin) {
             ++out.warmup_ops;
             continue;
@@ -187,6 +193,7 @@ void worker(options const& opt, int index, start_gate& gate, thread_result& out)
         }
         auto const ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
         out.latencies_ns.push_back(static_cast<std::uint32_t>(std::min<long long>(ns, UINT32_MAX)));
+        out.allocations += allocations1 - allocations0;
         if (write) {
             ++out.writes;
         } else {
@@ -302,7 +309,7 @@ int main(int argc, char** argv) {
     }
 
     std::vector<std::uint32_t> all;
-    std::uint64_t reads = 0, writes = 0, misses = 0, errors = 0, warmup_ops = 0;
+    std::uint64_t reads = 0, writes = 0, misses = 0, errors = 0, warmup_ops = 0, allocations = 0;
     std::string first_error;
     std::size_t total = 0;
     for (auto const& r : results) {
@@ -316,6 +323,7 @@ int main(int argc, char** argv) {
         misses += r.misses;
         errors += r.errors;
         warmup_ops += r.warmup_ops;
+        allocations += r.allocations;
         if (first_error.empty() && !r.first_error.empty()) {
             first_error = mask_password(r.first_error);
         }
@@ -333,6 +341,9 @@ int main(int argc, char** argv) {
     double const cpu_sys = cpu1.sys - cpu0.sys;
     auto const per_op = [ops](double v) { return ops == 0 ? 0.0 : v / static_cast<double>(ops); };
     double const cpu_us_per_op = per_op((cpu_user + cpu_sys) * 1e6);
+    // Counted over the statements that completed in the window, as the latencies.
+    double const allocs_per_op =
+        all.empty() ? 0.0 : static_cast<double>(allocations) / static_cast<double>(all.size());
 
     if (opt.json) {
         nlohmann::json j{{"label", opt.label},
@@ -359,12 +370,15 @@ int main(int argc, char** argv) {
                          {"sys_us_per_op", per_op(cpu_sys * 1e6)},
                          {"involuntary_switches_per_op",
                           per_op(static_cast<double>(cpu1.involuntary_switches - cpu0.involuntary_switches))},
+                         {"allocations_per_op", bench_alloc::counting() ? nlohmann::json(allocs_per_op)
+                                                                        : nlohmann::json(nullptr)},
                          {"first_error", first_error}};
         std::puts(j.dump().c_str());
     } else {
         fmt::print("{:<12} {:<15} threads={} {:>9.0f} ops/s  p50={:.0f}us p99={:.0f}us  errors={}  "
-                   "cpu/stmt={:.1f}us  (reads={} writes={} misses={}, {:.1f}s)\n",
-                   opt.label, opt.workload_name, opt.threads, ops_per_s, p50, p99, errors, cpu_us_per_op, reads,
+                   "cpu/stmt={:.1f}us allocs/stmt={}  (reads={} writes={} misses={}, {:.1f}s)\n",
+                   opt.label, opt.workload_name, opt.threads, ops_per_s, p50, p99, errors, cpu_us_per_op,
+                   bench_alloc::counting() ? fmt::format("{:.1f}", allocs_per_op) : std::string("n/a"), reads,
                    writes, misses, opt.seconds);
         if (!first_error.empty()) {
             fmt::print("  first error: {}\n", first_error);
