@@ -154,6 +154,7 @@ struct endpoint_pool::impl
     impl(endpoint_config c, endpoint_role r, routing_options const& o, socket_watchdog* w)
         : config(std::move(c)), role(r), routing(o), watchdog(w)
     {
+        readable.store(r == endpoint_role::replica);
     }
 
     endpoint_config const config;
@@ -188,7 +189,9 @@ struct endpoint_pool::impl
     mutable std::mutex mutex;
     std::condition_variable freed;
     std::vector<idle_connection> idle;                         // back: most recently given back
-    std::map<soci::session*, std::unique_ptr<soci::session>> lent;
+    // Lent connections, in no order (a pool holds a handful: a scan beats a tree, and lending allocates
+    // nothing once the vector has grown to the pool's size).
+    std::vector<std::unique_ptr<soci::session>> lent;
     int connecting = 0;                                        // connects under way (count against max)
     int waiting = 0;
     std::atomic<int> in_use{0};                                // mirrors lent.size() for lock-free reads
@@ -235,6 +238,40 @@ struct endpoint_pool::impl
 
     int open_locked() const { return static_cast<int>(idle.size() + lent.size()) + connecting; }
 
+    void lend_locked(std::unique_ptr<soci::session> sql)
+    {
+        lent.push_back(std::move(sql));
+        in_use.store(static_cast<int>(lent.size()), std::memory_order_relaxed);
+    }
+
+    // The lent connection `sql`, taken out of `lent`; nullptr when it is not lent.
+    std::unique_ptr<soci::session> take_lent_locked(soci::session* sql) noexcept
+    {
+        for (auto& l : lent)
+        {
+            if (l.get() == sql)
+            {
+                std::unique_ptr<soci::session> taken = std::move(l);
+                l = std::move(lent.back());
+                lent.pop_back();
+                in_use.store(static_cast<int>(lent.size()), std::memory_order_relaxed);
+                return taken;
+            }
+        }
+        return nullptr;
+    }
+
+    // Mirrors of the state under the mutex for the hot path, which reads them without the lock: whether the
+    // node takes reads now (available_locked() of a replica; pick_replica()), and `quarantined` (give_back()).
+    // Every change of role, fencing, quarantine or lag publishes them.
+    std::atomic<bool> readable{true};
+    std::atomic<bool> quarantined_now{false};
+    void publish_locked()
+    {
+        readable.store(role.load() == endpoint_role::replica && available_locked());
+        quarantined_now.store(quarantined);
+    }
+
     bool available_locked() const
     {
         if (fenced)
@@ -259,6 +296,7 @@ struct endpoint_pool::impl
     std::vector<idle_connection> quarantine_locked(clock::time_point now)
     {
         quarantined = true;
+        publish_locked();
         backoff = 0;
         ++quarantines;
         schedule_probe_locked(now, true);
@@ -344,6 +382,7 @@ bool endpoint_pool::set_role(endpoint_role role, bool fenced, std::string const&
             d.consecutive = 0;
             d.backoff = 0;
         }
+        d.publish_locked();
     }
     return changed;
 }
@@ -471,8 +510,7 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
             std::shared_ptr<void> attachment = std::move(pick->attachment);
             d.idle.erase(pick);  // keeps the order: the back stays the most recently given back
             soci::session* raw = sql.get();
-            d.lent.emplace(raw, std::move(sql));
-            d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
+            d.lend_locked(std::move(sql));
             if (!check && !reset)
                 return lease(this, raw, std::move(attachment), affinity, settings, carried);
             // A connection that sat idle may have been closed by the server (restart, idle_session_timeout,
@@ -502,9 +540,7 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
             if (alive)
                 return lease(this, raw, std::move(attachment), affinity, settings, carried);
             d.dead_idle.fetch_add(1, std::memory_order_relaxed);
-            std::unique_ptr<soci::session> dead = std::move(d.lent[raw]);
-            d.lent.erase(raw);
-            d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
+            std::unique_ptr<soci::session> dead = d.take_lent_locked(raw);
             lock.unlock();
             attachment.reset();
             dead.reset();
@@ -531,8 +567,7 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
             lock.lock();
             --d.connecting;
             soci::session* raw = sql.get();
-            d.lent.emplace(raw, std::move(sql));
-            d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
+            d.lend_locked(std::move(sql));
             return lease(this, raw, nullptr, affinity);
         }
         ++d.waiting;
@@ -562,15 +597,10 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
                               void const* affinity, std::uint64_t carried) noexcept
 {
     impl& d = *impl_;
-    bool quarantined = false;
     unsigned settings = dirt_none;
-    {
-        std::lock_guard<std::mutex> lock(d.mutex);
-        if (d.lent.find(sql) == d.lent.end())
-            return;
-        quarantined = d.quarantined;
-    }
-    if (!discard && !quarantined)
+    // A lease gives its connection back once, and it stays lent (nobody else can have it) until the lock
+    // below. A quarantine that begins meanwhile closes it there.
+    if (!discard && !d.quarantined_now.load())
     {
         // Still lent (nobody else can have it): made clean outside the lock, or closed.
         // Watched only when there is a round trip to make (a clean connection costs nothing here).
@@ -609,20 +639,21 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
         }
     }
     std::unique_ptr<soci::session> closing;
+    bool wake = false;
     {
         std::lock_guard<std::mutex> lock(d.mutex);
-        auto it = d.lent.find(sql);
-        if (it == d.lent.end())
+        std::unique_ptr<soci::session> back = d.take_lent_locked(sql);
+        if (!back)
             return;
         if (discard || d.quarantined)
-            closing = std::move(it->second);
+            closing = std::move(back);
         else
-            d.idle.push_back({std::move(it->second), clock::now(), std::move(attachment), affinity, settings,
+            d.idle.push_back({std::move(back), clock::now(), std::move(attachment), affinity, settings,
                               settings != dirt_none ? carried : 0});
-        d.lent.erase(it);
-        d.in_use.store(static_cast<int>(d.lent.size()), std::memory_order_relaxed);
+        wake = d.waiting > 0;
     }
-    d.freed.notify_one();
+    if (wake)
+        d.freed.notify_one();
     // The session (and its server connection) closes here, outside the lock; what was attached to it
     // (when not kept with it in the idle list) goes first.
     attachment.reset();
@@ -809,6 +840,7 @@ void endpoint_pool::recover() noexcept
         {
             // Back in service at once, and the probe's connection is the first one a read gets.
             d.quarantined = false;
+            d.publish_locked();
             d.backoff = 0;
             d.consecutive = 0;
             d.connect_failed = false;
@@ -921,6 +953,7 @@ void endpoint_pool::set_lag(double seconds, bool lagging) noexcept
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->lag = seconds;
     impl_->lagging = lagging && impl_->role == endpoint_role::replica;
+    impl_->publish_locked();
 }
 
 soci::routing_endpoint_stats endpoint_pool::stats() const
@@ -1013,6 +1046,8 @@ struct cluster::impl
 
     std::mutex pick_mutex;                  // the balancing state below
     std::vector<double> current_weight;     // smooth weighted round robin (as nginx does it)
+    std::vector<std::size_t> available;     // pick_replica()'s candidates and least_connections()' best,
+    std::vector<std::size_t> least_loaded;  // kept between picks (no allocation per read)
     std::mt19937_64 rng{std::random_device{}()};
 
     std::mutex thread_mutex;
@@ -1070,7 +1105,8 @@ struct cluster::impl
     std::size_t least_connections(std::vector<std::size_t> const& candidates)
     {
         // Fewest connections in use per unit of weight; ties share by weighted round robin.
-        std::vector<std::size_t> best;
+        std::vector<std::size_t>& best = least_loaded;
+        best.clear();
         double best_load = 1e300;
         for (auto i : candidates)
         {
@@ -1223,14 +1259,11 @@ endpoint_pool* cluster::pick_replica(std::uint64_t exclude)
     auto excluded = [exclude](std::size_t i) { return i < 64 && (exclude >> i & 1u) != 0; };
 
     std::lock_guard<std::mutex> pick_lock(d.pick_mutex);
-    std::vector<std::size_t> available;
+    std::vector<std::size_t>& available = d.available;  // keeps its capacity: a pick allocates nothing
+    available.clear();
     for (std::size_t i = 0; i < n; ++i)
     {
-        if (excluded(i))
-            continue;
-        endpoint_pool::impl& p = *d.readers[i]->impl_;
-        std::lock_guard<std::mutex> lock(p.mutex);
-        if (p.role.load() == endpoint_role::replica && p.available_locked())
+        if (!excluded(i) && d.readers[i]->impl_->readable.load())
             available.push_back(i);
     }
     if (available.empty())
