@@ -36,6 +36,7 @@ session_state::session_state(cluster_config const& config)
       causal_(cluster_->config().routing.consistency == consistency_mode::causal),
       causal_timeout_(seconds_to_duration(cluster_->config().routing.causal_timeout)),
       replicas_(cluster_->replica_count()),
+      rebalance_(seconds_to_duration(cluster_->config().routing.rebalance)),
       scope_(std::make_shared<soci::routing_scope>())
 {
     // The classifier keeps no copy of its options: the views point into the cluster's own configuration,
@@ -88,6 +89,30 @@ std::shared_ptr<endpoint_handle> session_state::replica_handle(std::size_t index
     auto h = std::make_shared<endpoint_handle>(std::move(l), pool, static_cast<int>(index));
     replicas_[index] = h;
     return h;
+}
+
+endpoint_pool* session_state::pick_replica(std::uint64_t exclude)
+{
+    // One replica per session for a while: the session's reads meet one server connection, as they would on
+    // a plain session (a server process woken on another core for every other read costs the client more
+    // system time than the routing itself), and they never step back in time between two replicas' lags.
+    // `balance` still spreads the sessions, each `rebalance` seconds anew.
+    bool const keeps = rebalance_.count() > 0;
+    auto const now = keeps ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    std::size_t const n = cluster_->replica_count();
+    if (keeps && home_ < n && home_ < 64 && (exclude >> home_ & 1u) == 0 && now < home_until_)
+    {
+        endpoint_pool& home = cluster_->replica(home_);
+        if (home.usable())
+            return &home;
+    }
+    endpoint_pool* p = cluster_->pick_replica(exclude);
+    if (p != nullptr && keeps)
+    {
+        home_ = index_of(p);
+        home_until_ = now + rebalance_;
+    }
+    return p;
 }
 
 void session_state::forget_replica(endpoint_handle& h) noexcept

@@ -161,6 +161,10 @@ struct session_state
     route_state facts(classification const& c) const noexcept;
     /// The shared connection to replica `index`, leased on first use. Throws when the connect fails.
     std::shared_ptr<endpoint_handle> replica_handle(std::size_t index);
+    /// The replica for a read, not one of `exclude` (bit i: replica i): the session's own while it takes reads
+    /// and `rebalance` has not run out since `balance` gave it, else the one `balance` gives now (which becomes
+    /// the session's own). nullptr when no replica may take the read.
+    endpoint_pool* pick_replica(std::uint64_t exclude);
     /// Replica `index`'s connection broke: later statements lease another one.
     void forget_replica(endpoint_handle& h) noexcept;
     /// The index of a replica pool of the cluster.
@@ -264,6 +268,10 @@ struct session_state
     std::vector<std::shared_ptr<endpoint_handle>> kept_;
     long long last_insert_id_ = 0;                   ///< MySQL: after the last statement on the primary
     std::vector<std::weak_ptr<endpoint_handle>> replicas_;
+    /// The replica this session reads from (`rebalance`): its index (npos: none yet) and until when.
+    std::size_t home_ = static_cast<std::size_t>(-1);
+    std::chrono::steady_clock::time_point home_until_{};
+    std::chrono::steady_clock::duration rebalance_;
     std::shared_ptr<soci::routing_scope> scope_;
 
     bool in_transaction_ = false;

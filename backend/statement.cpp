@@ -291,7 +291,7 @@ std::shared_ptr<endpoint_handle> routing_statement_backend::choose(char const*& 
     bool replay_refused = refused != 0;  // the session's settings keep some replicas out
     for (std::size_t attempt = 0; attempt <= c.replica_count(); ++attempt)
     {
-        endpoint_pool* p = c.pick_replica(exclude | behind);
+        endpoint_pool* p = state_->pick_replica(exclude | behind);
         bool must_wait = false;
         if (p == nullptr && (exclude & behind) != behind && may_wait)
         {

@@ -315,6 +315,7 @@ public:
         positive("routing.role_probe_interval", r.role_probe_interval);
         non_negative("routing.causal_timeout", r.causal_timeout);
         non_negative("routing.linger", r.linger);
+        non_negative("routing.rebalance", r.rebalance);
 
         endpoint("primary", config_.primary, nullptr);
         std::set<std::string> names{config_.primary.name};

@@ -102,6 +102,9 @@ struct routing_options
     /// Seconds a cluster (its pools, idle connections and probes) outlives its last routing session, so that
     /// the next session of the same configuration finds it warm; 0: closed with the last session.
     double linger = 1.0;
+    /// Seconds a session keeps reading from the replica `balance` gave it before it asks `balance` again
+    /// (sooner when that replica stops taking reads); 0: every read is balanced on its own.
+    double rebalance = 1.0;
 };
 
 /// The `[classifier]` section.

@@ -136,6 +136,7 @@ inline constexpr field_spec routing_fields[] = {
     {"consistency", field_kind::consistency_name, expect_consistency},
     {"causal_timeout", field_kind::number, expect_non_negative},
     {"linger", field_kind::number, expect_non_negative},
+    {"rebalance", field_kind::number, expect_non_negative},
 };
 
 template <std::size_t N>

@@ -180,6 +180,7 @@ void set_routing_field(routing_options& r, std::string_view name, value const& v
     else if (name == "consistency") r.consistency = *detail::consistency_from_string(v.text);
     else if (name == "causal_timeout") r.causal_timeout = v.number;
     else if (name == "linger") r.linger = v.number;
+    else if (name == "rebalance") r.rebalance = v.number;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -59,7 +59,8 @@ nlohmann::ordered_json cluster_json(cluster_config const& c, bool redacted)
                     {"role_probe_interval", r.role_probe_interval},
                     {"consistency", to_string(r.consistency)},
                     {"causal_timeout", r.causal_timeout},
-                    {"linger", r.linger}};
+                    {"linger", r.linger},
+                    {"rebalance", r.rebalance}};
     if (redacted)  // env_prefix only says where values came from; the identity is about the values
         j["routing"]["env_prefix"] = r.env_prefix;
     j["primary"] = endpoint_json(c.primary, redacted);
@@ -135,7 +136,8 @@ std::string to_toml(cluster_config const& config)
                                 {"role_probe_interval", r.role_probe_interval},
                                 {"consistency", to_string(r.consistency)},
                                 {"causal_timeout", r.causal_timeout},
-                                {"linger", r.linger}}},
+                                {"linger", r.linger},
+                                {"rebalance", r.rebalance}}},
         {"primary", endpoint_toml(config.primary)},
         {"replicas", std::move(replicas)},
         {"classifier", toml::table{{"primary_functions", std::move(functions)}}},

@@ -204,6 +204,7 @@ struct endpoint_pool::impl
     // Health (replicas; the primary only counts).
     int consecutive = 0;           // consecutive connection failures
     bool connect_failed = false;   // the last connect attempt failed
+    std::atomic<bool> failure_noted{false};  // set with either of the two above: record_success() has work
     bool quarantined = false;      // no reads until a recovery probe succeeds
     int backoff = 0;               // failed recovery probes in a row: the interval grows with each
     clock::time_point retry_at{};  // the next recovery probe
@@ -396,6 +397,7 @@ void endpoint_pool::mark_down(std::string const& message) noexcept
         std::lock_guard<std::mutex> lock(d.mutex);
         d.last_error = message;
         d.connect_failed = true;
+        d.failure_noted.store(true, std::memory_order_relaxed);
         if (d.role.load() == endpoint_role::replica && !d.quarantined)
             closing = d.quarantine_locked(clock::now());
     }
@@ -432,6 +434,7 @@ std::unique_ptr<soci::session> endpoint_pool::impl::connect(endpoint_pool& self)
         {
             std::lock_guard<std::mutex> lock(mutex);
             connect_failed = true;
+            failure_noted.store(true, std::memory_order_relaxed);
         }
         self.record_failure(failure_class::connection, detail::one_line(original) + " (" + context + ")");
         // Add context, never replace: the driver's type and message stay, unless the message would show a
@@ -449,6 +452,7 @@ std::unique_ptr<soci::session> endpoint_pool::impl::connect(endpoint_pool& self)
         {
             std::lock_guard<std::mutex> lock(mutex);
             connect_failed = true;
+            failure_noted.store(true, std::memory_order_relaxed);
         }
         self.record_failure(failure_class::connection, message);
         throw soci::soci_error(message);
@@ -722,8 +726,7 @@ bool endpoint_pool::usable()
 {
     if (impl_->role == endpoint_role::primary)
         return true;
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    return impl_->available_locked();
+    return impl_->readable.load();
 }
 
 socket_watchdog::watch endpoint_pool::watch_read(soci::session& sql)
@@ -742,9 +745,13 @@ std::string endpoint_pool::read_timeout_message() const
 
 void endpoint_pool::record_success() noexcept
 {
+    // The common case (nothing failed since the last success) takes no lock.
+    if (!impl_->failure_noted.load(std::memory_order_relaxed))
+        return;
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->consecutive = 0;
     impl_->connect_failed = false;
+    impl_->failure_noted.store(false, std::memory_order_relaxed);
 }
 
 void endpoint_pool::record_failure(failure_class what, std::string const& message) noexcept
@@ -765,6 +772,7 @@ void endpoint_pool::record_failure(failure_class what, std::string const& messag
         // of reads that started before the quarantine change nothing).
         if (d.role == endpoint_role::primary || d.quarantined)
             return;
+        d.failure_noted.store(true, std::memory_order_relaxed);
         if (++d.consecutive >= std::max(d.routing.failures, 1))
             closing = d.quarantine_locked(now);
     }
@@ -851,6 +859,7 @@ void endpoint_pool::recover() noexcept
             ++d.failures;
             d.last_error = error;
             d.connect_failed = true;
+            d.failure_noted.store(true, std::memory_order_relaxed);
             if (d.quarantined)
                 d.schedule_probe_locked(clock::now(), !in_transition);
         }

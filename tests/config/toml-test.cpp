@@ -329,6 +329,16 @@ BOOST_AUTO_TEST_CASE(consistency_and_causal_timeout_are_read_and_written_back)
     BOOST_TEST(w.routing.causal_timeout == 0.0);
 }
 
+BOOST_AUTO_TEST_CASE(rebalance_is_read_and_checked)
+{
+    BOOST_TEST(load_toml("[primary]\nhost = \"a\"\n", "db.toml").routing.rebalance == 1.0);
+    BOOST_TEST(load_toml("[routing]\nrebalance = 0\n[primary]\nhost = \"a\"\n", "db.toml").routing.rebalance == 0.0);
+    auto const problem = problem_with_key(toml_problems("[routing]\nrebalance = -1\n[primary]\nhost = \"a\"\n"),
+                                          "routing.rebalance");
+    BOOST_TEST(problem.line == 2);
+    BOOST_TEST(load_connect_string("primary='host=a' rebalance=0.25").routing.rebalance == 0.25);
+}
+
 BOOST_AUTO_TEST_CASE(linger_is_read_and_checked)
 {
     BOOST_TEST(load_toml("[primary]\nhost = \"a\"\n", "db.toml").routing.linger == 1.0);

@@ -245,6 +245,9 @@ std::string write_config(config_spec const& spec)
     t << "sticky = " << toml_number(spec.sticky) << "\n";
     t << "fallback = " << (spec.fallback ? "true" : "false") << "\n";
     t << "balance = \"round_robin\"\n";
+    // These tests follow reads one by one over the replicas (failures, lag, quarantine, roles): every read is
+    // balanced on its own. A session's replica (rebalance) is tested in tests/routing.
+    t << "rebalance = 0.0\n";
     if (spec.max_lag)
         t << "max_lag = " << toml_number(*spec.max_lag) << "\n";
     if (spec.failures)

@@ -106,7 +106,8 @@ std::string tls_uri(tls_spec const& spec)
     std::string const tag = unique_tag("tls");
     std::ostringstream t;
     t << "# written by the soci-routing TLS tests\n";
-    t << "[routing]\nsticky = 0.0\nfallback = true\nbalance = \"round_robin\"\n";
+    // rebalance = 0: one session's reads meet every replica.
+    t << "[routing]\nsticky = 0.0\nfallback = true\nbalance = \"round_robin\"\nrebalance = 0.0\n";
     t << "\n[primary]\n";
     t << "driver = " << toml_string(c.driver) << "\n";
     t << "host = " << toml_string(spec.primary_host) << "\n";

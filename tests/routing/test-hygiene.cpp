@@ -317,7 +317,7 @@ BOOST_AUTO_TEST_CASE(idle_replica_connections_closed_by_the_server_cost_no_healt
 {
     servers srv;
     BOOST_REQUIRE(!srv.replicas.empty());
-    soci::session a(soci::routing, pooled_cs(1, "replica_killed", "sticky=0 failures=1 lag_probe_interval=3600"));
+    soci::session a(soci::routing, pooled_cs(1, "replica_killed", "sticky=0 failures=1 lag_probe_interval=3600 rebalance=0"));
     for (int i = 0; i != 8; ++i)
         BOOST_REQUIRE(srv.is_replica_port(port_of(a)));
     // Every idle connection of the test user on the replicas but the checking one: the routing pools' among them.

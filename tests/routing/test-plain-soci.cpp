@@ -44,7 +44,7 @@ BOOST_AUTO_TEST_CASE(the_plugin_loaded_by_name_is_this_build_s)
 BOOST_AUTO_TEST_CASE(plain_soci_session_by_name_routes_reads_and_writes)
 {
     servers srv;
-    soci::session sql("routing://" + routing_cs("sticky=0"));
+    soci::session sql("routing://" + routing_cs("sticky=0 rebalance=0"));  // each read balanced: every replica
     BOOST_TEST(sql.get_backend_name() == profile().driver);
 
     std::set<int> seen;

@@ -15,8 +15,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -158,12 +160,61 @@ BOOST_AUTO_TEST_CASE(plain_read_runs_on_a_replica)
     BOOST_TEST(soci::routing.last_reason(sql) == "select");
 }
 
-BOOST_AUTO_TEST_CASE(reads_spread_over_every_replica)
+BOOST_AUTO_TEST_CASE(with_rebalance_0_reads_spread_over_every_replica)
 {
+    soci::session s(soci::routing, routing_cs("sticky=0 rebalance=0"));
     std::set<int> seen;
     for (int i = 0; i != 12; ++i)
-        seen.insert(port_of(sql));
+        seen.insert(port_of(s));
     BOOST_TEST(seen == srv.replica_ports, "reads ran on " << seen.size() << " distinct servers");
+}
+
+BOOST_AUTO_TEST_CASE(a_session_reads_from_one_replica_until_rebalance_runs_out)
+{
+    soci::session s(soci::routing, routing_cs("sticky=0 rebalance=0.5"));
+    std::set<int> first;
+    for (int i = 0; i != 12; ++i)
+        first.insert(port_of(s));
+    BOOST_TEST(first.size() == 1u, "reads within rebalance ran on " << first.size() << " servers");
+    if (srv.replica_ports.size() < 2)
+        return;  // MariaDB's test cluster has one replica: nothing to move to
+    // Round robin gives the session the next replica once its time is up.
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    std::set<int> second;
+    for (int i = 0; i != 12; ++i)
+        second.insert(port_of(s));
+    BOOST_TEST(second.size() == 1u);
+    BOOST_TEST(second != first, "the session kept replica port " << *first.begin() << " past rebalance");
+}
+
+BOOST_AUTO_TEST_CASE(sessions_spread_over_every_replica)
+{
+    // Each session's replica comes from `balance`: round robin gives the sessions every replica in turn.
+    std::vector<std::unique_ptr<soci::session>> sessions;
+    std::set<int> seen;
+    for (std::size_t i = 0; i != 2 * srv.replica_ports.size(); ++i)
+    {
+        sessions.push_back(std::make_unique<soci::session>(soci::routing, routing_cs("sticky=0 rebalance=3600")));
+        seen.insert(port_of(*sessions.back()));
+    }
+    BOOST_TEST(seen == srv.replica_ports, "sessions read from " << seen.size() << " distinct servers");
+}
+
+BOOST_AUTO_TEST_CASE(a_session_whose_replica_cannot_be_reached_reads_from_another_and_keeps_it)
+{
+    // The unreachable replica first: a new cluster's round robin gives it to the session's first read.
+    std::string replicas = "replica='host=127.0.0.1 port=1 name=dead timeout=1'";
+    for (int port : srv.replica_ports)
+        replicas += " replica='host=127.0.0.1 port=" + std::to_string(port) + "'";
+    soci::session s(soci::routing, routing_cs("sticky=0 rebalance=3600 " + replicas));
+    std::set<int> seen;
+    for (int i = 0; i != 2 * static_cast<int>(srv.replica_ports.size()) + 4; ++i)
+    {
+        int const port = port_of(s);
+        BOOST_TEST(srv.is_replica_port(port), "read " << i << " ran on port " << port);
+        seen.insert(port);
+    }
+    BOOST_TEST(seen.size() == 1u, "the session's reads moved between " << seen.size() << " replicas");
 }
 
 BOOST_AUTO_TEST_CASE(insert_runs_on_the_primary)
