@@ -18,4 +18,4 @@ set ylabel "ops/s"
 set yrange [0:*]
 set grid ytics
 set xtics rotate by -20 nomirror
-plot for [c=2:5] datafile using c:xtic(1)
+plot for [c=2:7] datafile using c:xtic(1)

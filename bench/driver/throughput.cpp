@@ -47,7 +47,8 @@ constexpr char const* update_sql = "UPDATE pgbench_accounts SET abalance = abala
 enum class workload { point, mixed, point_prepared, mixed_prepared };
 
 struct options {
-    std::string connect;
+    std::vector<std::string> connects;  // thread i connects with connects[i % size]
+    std::string connect;                // all of them, for messages
     std::string label;
     std::string workload_name = "point";
     workload kind = workload::point;
@@ -112,7 +113,7 @@ void worker(options const& opt, int index, start_gate& gate, thread_result& out)
     bool const mixed = opt.kind == workload::mixed || opt.kind == workload::mixed_prepared;
 
     try {
-        sql.emplace(opt.connect);
+        sql.emplace(opt.connects[static_cast<std::size_t>(index) % opt.connects.size()]);
         if (prepared) {
             sel.emplace((sql->prepare << select_sql, soci::use(aid), soci::into(balance)));
             if (mixed) {
@@ -219,9 +220,10 @@ double percentile_us(std::vector<std::uint32_t>& v, double p) {
 int main(int argc, char** argv) {
     options opt;
     CLI::App app{"soci-routing-bench: throughput, latency and client CPU per statement of a SOCI workload"};
-    app.add_option("-c,--connect", opt.connect,
+    app.add_option("-c,--connect", opt.connects,
                    "SOCI connect string, e.g. 'routing://config=db.toml sticky=0' or "
-                   "'postgresql://host=127.0.0.1 port=5432 dbname=app ...'")
+                   "'postgresql://host=127.0.0.1 port=5432 dbname=app ...'; given several times, the threads "
+                   "take them in turn (thread i the (i mod n)-th)")
         ->required();
     app.add_option("-w,--workload", opt.workload_name, "point | mixed | point-prepared | mixed-prepared")
         ->check(CLI::IsMember({"point", "mixed", "point-prepared", "mixed-prepared"}))
@@ -254,6 +256,9 @@ int main(int argc, char** argv) {
         opt.kind = workload::point_prepared;
     } else {
         opt.kind = workload::mixed_prepared;
+    }
+    for (auto const& c : opt.connects) {
+        opt.connect += (opt.connect.empty() ? "" : " | ") + c;
     }
     if (opt.label.empty()) {
         auto const pos = opt.connect.find("://");
