@@ -186,7 +186,9 @@ struct endpoint_pool::impl
         std::uint64_t carried = 0;         ///< the lease's carried() tag for those settings
     };
 
-    mutable std::mutex mutex;
+    // Every thread that leases from this endpoint writes the mutex and the counters, and reads the published
+    // flags: each group on a cache line of its own (no false sharing between them).
+    alignas(64) mutable std::mutex mutex;
     std::condition_variable freed;
     std::vector<idle_connection> idle;                         // back: most recently given back
     // Lent connections, in no order (a pool holds a handful: a scan beats a tree, and lending allocates
@@ -204,7 +206,6 @@ struct endpoint_pool::impl
     // Health (replicas; the primary only counts).
     int consecutive = 0;           // consecutive connection failures
     bool connect_failed = false;   // the last connect attempt failed
-    std::atomic<bool> failure_noted{false};  // set with either of the two above: record_success() has work
     bool quarantined = false;      // no reads until a recovery probe succeeds
     int backoff = 0;               // failed recovery probes in a row: the interval grows with each
     clock::time_point retry_at{};  // the next recovery probe
@@ -219,7 +220,7 @@ struct endpoint_pool::impl
     std::uint64_t role_changes = 0;
     std::string last_error;
 
-    std::atomic<std::uint64_t> statements{0};
+    alignas(64) std::atomic<std::uint64_t> statements{0};
     std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
     std::atomic<std::uint64_t> fallbacks{0};
     std::atomic<std::uint64_t> replays{0};
@@ -265,8 +266,10 @@ struct endpoint_pool::impl
     // Mirrors of the state under the mutex for the hot path, which reads them without the lock: whether the
     // node takes reads now (available_locked() of a replica; pick_replica()), and `quarantined` (give_back()).
     // Every change of role, fencing, quarantine or lag publishes them.
-    std::atomic<bool> readable{true};
+    alignas(64) std::atomic<bool> readable{true};
     std::atomic<bool> quarantined_now{false};
+    std::atomic<bool> failure_noted{false};  // set with `consecutive` or `connect_failed`: record_success() has work
+    char const hot_flags_end_[64 - 3 * sizeof(std::atomic<bool>)] = {};  // nothing else on their line
     void publish_locked()
     {
         readable.store(role.load() == endpoint_role::replica && available_locked());

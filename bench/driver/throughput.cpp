@@ -8,6 +8,8 @@
 //   mixed            90% point reads, 10% UPDATE ... SET abalance = abalance + :d  (one-time queries)
 //   point-prepared   the same as point, one soci::statement prepared per thread and re-executed
 //   mixed-prepared   the same as mixed, two prepared statements per thread
+//   trivial          SELECT :aid (one-time; no table): the server's share is as small as it gets, so the
+//                    client's per-statement cost shows
 // aid is uniform over 1..--rows. Reported: ops/s, p50/p99 latency (µs), errors, and the process's CPU
 // time (getrusage user+sys, and each apart) per statement in µs: the client-side cost of a statement, which is
 // what the routing backend adds to; involuntary context switches per statement; and heap allocations per
@@ -42,9 +44,10 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 constexpr char const* select_sql = "SELECT abalance FROM pgbench_accounts WHERE aid = :aid";
+constexpr char const* trivial_sql = "SELECT :aid";
 constexpr char const* update_sql = "UPDATE pgbench_accounts SET abalance = abalance + :d WHERE aid = :aid";
 
-enum class workload { point, mixed, point_prepared, mixed_prepared };
+enum class workload { point, mixed, point_prepared, mixed_prepared, trivial };
 
 struct options {
     std::vector<std::string> connects;  // thread i connects with connects[i % size]
@@ -163,6 +166,9 @@ void worker(options const& opt, int index, start_gate& gate, thread_result& out)
                 } else {
                     found = sel->execute(true);
                 }
+            } else if (opt.kind == workload::trivial) {
+                *sql << trivial_sql, soci::use(aid), soci::into(balance);
+                found = sql->got_data() && balance == aid;
             } else if (write) {
                 *sql << update_sql, soci::use(delta), soci::use(aid);
             } else {
@@ -225,8 +231,8 @@ int main(int argc, char** argv) {
                    "'postgresql://host=127.0.0.1 port=5432 dbname=app ...'; given several times, the threads "
                    "take them in turn (thread i the (i mod n)-th)")
         ->required();
-    app.add_option("-w,--workload", opt.workload_name, "point | mixed | point-prepared | mixed-prepared")
-        ->check(CLI::IsMember({"point", "mixed", "point-prepared", "mixed-prepared"}))
+    app.add_option("-w,--workload", opt.workload_name, "point | mixed | point-prepared | mixed-prepared | trivial")
+        ->check(CLI::IsMember({"point", "mixed", "point-prepared", "mixed-prepared", "trivial"}))
         ->capture_default_str();
     app.add_option("-t,--threads", opt.threads, "threads, one session each")
         ->check(CLI::Range(1, 1024))
@@ -252,6 +258,8 @@ int main(int argc, char** argv) {
         opt.kind = workload::point;
     } else if (opt.workload_name == "mixed") {
         opt.kind = workload::mixed;
+    } else if (opt.workload_name == "trivial") {
+        opt.kind = workload::trivial;
     } else if (opt.workload_name == "point-prepared") {
         opt.kind = workload::point_prepared;
     } else {
