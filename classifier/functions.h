@@ -124,28 +124,54 @@ inline bool contains(char const* s, std::size_t n, std::string_view p) noexcept
     return std::string_view(s, n).find(p) != std::string_view::npos;
 }
 
-struct letter_set
+/// Which exact names (bit i: exact_functions[i]) have a given length, first letter or last letter: most calls
+/// (count, coalesce, now, …) share none with any listed name, and are rejected by three loads and two ANDs.
+struct function_index
 {
-    bool v[256];
+    static constexpr std::size_t max_len = 64;
+    std::uint64_t by_length[max_len] = {};
+    std::uint64_t by_first[256] = {};
+    std::uint64_t by_last[256] = {};
+    bool prefix_first[256] = {}; ///< the first letters of the name prefixes
 };
 
-/// The first letters of every listed name: most calls (count, coalesce, now, …) are rejected by one load.
-constexpr letter_set make_first_letters() noexcept
+constexpr std::size_t exact_function_count = sizeof exact_functions / sizeof exact_functions[0];
+static_assert(exact_function_count <= 64, "function_index holds a bit per exact name");
+
+constexpr function_index make_function_index() noexcept
 {
-    letter_set l{};
-    for (auto const& f : exact_functions) l.v[static_cast<unsigned char>(f.name[0])] = true;
-    for (auto const& f : prefix_functions) l.v[static_cast<unsigned char>(f.name[0])] = true;
-    return l;
+    function_index x{};
+    for (std::size_t i = 0; i < exact_function_count; ++i)
+    {
+        std::string_view const n = exact_functions[i].name;
+        std::uint64_t const bit = std::uint64_t{1} << i;
+        if (n.size() < function_index::max_len) x.by_length[n.size()] |= bit;
+        x.by_first[static_cast<unsigned char>(n.front())] |= bit;
+        x.by_last[static_cast<unsigned char>(n.back())] |= bit;
+    }
+    for (auto const& f : prefix_functions) x.prefix_first[static_cast<unsigned char>(f.name[0])] = true;
+    return x;
 }
 
-inline constexpr letter_set first_letters = make_first_letters();
+inline constexpr function_index function_names = make_function_index();
 
 inline function_effect lookup_builtin(char const* s, std::size_t n, std::uint8_t mask) noexcept
 {
-    for (auto const& f : exact_functions)
-        if (f.name.size() == n && f.name[0] == s[0] && (f.dialects & mask) &&
-            std::memcmp(f.name.data(), s, n) == 0)
-            return {true, f.pins};
+    auto const first = static_cast<unsigned char>(s[0]);
+    if (n < function_index::max_len)
+    {
+        std::uint64_t candidates = function_names.by_length[n] & function_names.by_first[first] &
+                                   function_names.by_last[static_cast<unsigned char>(s[n - 1])];
+        while (candidates != 0) // in the list's order: the first match wins, as in a plain scan
+        {
+            unsigned i = 0;
+            while (!(candidates & (std::uint64_t{1} << i))) ++i;
+            candidates &= candidates - 1;
+            function_rule const& f = exact_functions[i];
+            if ((f.dialects & mask) && std::memcmp(f.name.data(), s, n) == 0) return {true, f.pins};
+        }
+    }
+    if (!function_names.prefix_first[first]) return {};
     for (auto const& f : prefix_functions)
         if (f.name[0] == s[0] && (f.dialects & mask) && starts_with(s, n, f.name))
         {
@@ -163,10 +189,7 @@ inline function_effect lookup_function(char const* s, std::size_t n, dialect d,
 {
     std::uint8_t const mask = (d == dialect::postgresql) ? in_pg : in_my;
     if (n == 0) return {};
-    if (first_letters.v[static_cast<unsigned char>(s[0])])
-    {
-        if (function_effect const f = lookup_builtin(s, n, mask); f.matches) return f;
-    }
+    if (function_effect const f = lookup_builtin(s, n, mask); f.matches) return f;
     for (std::size_t i = 0; i < options.primary_function_count; ++i)
     {
         std::string_view const name = options.primary_functions[i];
