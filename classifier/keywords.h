@@ -1,7 +1,8 @@
 // soci-routing: the keywords the classifier recognises (internal; not installed).
 //
-// Only words that decide a route are keywords; every other word is kw::none. Recognition is a switch on
-// length and first letter, then one comparison: no hashing, no allocation.
+// Only words that decide a route are keywords; every other word is kw::none. Recognition is a perfect hash of
+// the word's length and first 8 bytes, then one masked comparison of at most 24 bytes, case folded on the fly:
+// no branch on the letters, no lower-cased copy, no allocation.
 
 #ifndef SOCI_ROUTING_CLASSIFIER_KEYWORDS_H_INCLUDED
 #define SOCI_ROUTING_CLASSIFIER_KEYWORDS_H_INCLUDED
@@ -98,299 +99,198 @@ enum class kw : std::uint8_t
     or_,
 };
 
-/// The keyword spelled by `s` (lower case, `n` bytes), or kw::none.
-inline kw lookup_keyword(char const* s, std::size_t n) noexcept
+/// Every keyword and its spelling (lower case).
+struct keyword_spelling
 {
-    auto is = [&](char const* w) { return std::memcmp(s + 1, w + 1, n - 1) == 0; };
-    switch (n)
+    char const* text;
+    kw keyword;
+};
+
+inline constexpr keyword_spelling keyword_spellings[] = {
+    {"in", kw::in_},
+    {"no", kw::no_},
+    {"or", kw::or_},
+    {"to", kw::to_},
+    {"xa", kw::xa_},
+    {"and", kw::and_},
+    {"end", kw::end_},
+    {"for", kw::for_},
+    {"key", kw::key_},
+    {"set", kw::set_},
+    {"use", kw::use_},
+    {"desc", kw::desc_},
+    {"drop", kw::drop_},
+    {"into", kw::into_},
+    {"lock", kw::lock_},
+    {"load", kw::load_},
+    {"move", kw::move_},
+    {"next", kw::next_},
+    {"show", kw::show_},
+    {"temp", kw::temp_},
+    {"with", kw::with_},
+    {"work", kw::work_},
+    {"abort", kw::abort_},
+    {"alter", kw::alter_},
+    {"begin", kw::begin_},
+    {"close", kw::close_},
+    {"chain", kw::chain_},
+    {"count", kw::count_},
+    {"fetch", kw::fetch_},
+    {"grant", kw::grant_},
+    {"local", kw::local_},
+    {"merge", kw::merge_},
+    {"reset", kw::reset_},
+    {"start", kw::start_},
+    {"share", kw::share_},
+    {"table", kw::table_},
+    {"value", kw::value_},
+    {"commit", kw::commit_},
+    {"create", kw::create_},
+    {"delete", kw::delete_},
+    {"errors", kw::errors_},
+    {"format", kw::format_},
+    {"global", kw::global_},
+    {"insert", kw::insert_},
+    {"listen", kw::listen_},
+    {"revoke", kw::revoke_},
+    {"select", kw::select_},
+    {"update", kw::update_},
+    {"unlock", kw::unlock_},
+    {"values", kw::values_},
+    {"analyze", kw::analyze_},
+    {"analyse", kw::analyse_},
+    {"discard", kw::discard_},
+    {"declare", kw::declare_},
+    {"explain", kw::explain_},
+    {"execute", kw::execute_},
+    {"handler", kw::handler_},
+    {"prepare", kw::prepare_},
+    {"profile", kw::profile_},
+    {"replace", kw::replace_},
+    {"release", kw::release_},
+    {"session", kw::session_},
+    {"verbose", kw::verbose_},
+    {"describe", kw::describe_},
+    {"extended", kw::extended_},
+    {"previous", kw::previous_},
+    {"prepared", kw::prepared_},
+    {"profiles", kw::profiles_},
+    {"rollback", kw::rollback_},
+    {"truncate", kw::truncate_},
+    {"unlisten", kw::unlisten_},
+    {"warnings", kw::warnings_},
+    {"savepoint", kw::savepoint_},
+    {"statement", kw::statement_},
+    {"temporary", kw::temporary_},
+    {"deallocate", kw::deallocate_},
+    {"partitions", kw::partitions_},
+    {"constraints", kw::constraints_},
+    {"transaction", kw::transaction_},
+    {"sql_calc_found_rows", kw::sql_calc_found_rows_},
+};
+
+namespace keyword_hash
+{
+constexpr std::size_t min_len = 2;
+constexpr std::size_t max_len = 19;
+constexpr std::size_t words = 3; ///< 8-byte words that hold the longest keyword
+
+/// Found by trying random multipliers: every keyword has a slot of its own (make_table() checks it).
+constexpr std::uint64_t multiplier = 0x6ec2e992f4b384b1;
+
+/// The slot of a word of `n` bytes whose first (up to) 8 bytes, folded, are `first`.
+constexpr unsigned slot(std::uint64_t first, std::size_t n) noexcept
+{
+    return static_cast<unsigned>(((first * multiplier) >> 56) + n) & 255;
+}
+
+/// Case folding by setting bit 5: on the bytes of an unquoted word (letters, digits, '_', '$') it maps 'A'
+/// and 'a' alike to 'a', and no two other bytes to the same value ('_' becomes 0x7f, which no word holds).
+constexpr std::uint64_t fold = 0x2020202020202020ULL;
+
+/// Bytes [8 i, 8 i + 8) of a word of `n` bytes, as a little-endian value: all ones where the word has bytes.
+constexpr std::uint64_t mask(std::size_t n, std::size_t i) noexcept
+{
+    std::size_t const from = 8 * i;
+    if (n <= from) return 0;
+    if (n - from >= 8) return ~std::uint64_t{0};
+    return (std::uint64_t{1} << (8 * (n - from))) - 1;
+}
+
+struct entry
+{
+    std::uint64_t text[words] = {}; ///< folded, little-endian, zero beyond the keyword
+    std::uint8_t len = 0;           ///< 0: no keyword
+    kw keyword = kw::none;
+};
+
+constexpr std::size_t count = sizeof keyword_spellings / sizeof keyword_spellings[0];
+
+struct table_type
+{
+    std::uint8_t index[256] = {};  ///< slot -> entry; entry 0 matches nothing
+    entry entries[count + 1] = {};
+    std::uint64_t masks[max_len + 1][words] = {};
+};
+
+constexpr table_type make_table()
+{
+    table_type t{};
+    for (std::size_t n = 0; n <= max_len; ++n)
+        for (std::size_t i = 0; i < words; ++i) t.masks[n][i] = mask(n, i);
+    for (std::size_t k = 0; k < count; ++k)
     {
-    case 2:
-        switch (s[0])
-        {
-        case 'i':
-            if (is("in")) return kw::in_;
-            break;
-        case 'n':
-            if (is("no")) return kw::no_;
-            break;
-        case 'o':
-            if (is("or")) return kw::or_;
-            break;
-        case 't':
-            if (is("to")) return kw::to_;
-            break;
-        case 'x':
-            if (is("xa")) return kw::xa_;
-            break;
-        default:
-            break;
-        }
-        break;
-    case 3:
-        switch (s[0])
-        {
-        case 'a':
-            if (is("and")) return kw::and_;
-            break;
-        case 'e':
-            if (is("end")) return kw::end_;
-            break;
-        case 'f':
-            if (is("for")) return kw::for_;
-            break;
-        case 'k':
-            if (is("key")) return kw::key_;
-            break;
-        case 's':
-            if (is("set")) return kw::set_;
-            break;
-        case 'u':
-            if (is("use")) return kw::use_;
-            break;
-        default:
-            break;
-        }
-        break;
-    case 4:
-        switch (s[0])
-        {
-        case 'd':
-            if (is("desc")) return kw::desc_;
-            if (is("drop")) return kw::drop_;
-            break;
-        case 'i':
-            if (is("into")) return kw::into_;
-            break;
-        case 'l':
-            if (is("lock")) return kw::lock_;
-            if (is("load")) return kw::load_;
-            break;
-        case 'm':
-            if (is("move")) return kw::move_;
-            break;
-        case 'n':
-            if (is("next")) return kw::next_;
-            break;
-        case 's':
-            if (is("show")) return kw::show_;
-            break;
-        case 't':
-            if (is("temp")) return kw::temp_;
-            break;
-        case 'w':
-            if (is("with")) return kw::with_;
-            if (is("work")) return kw::work_;
-            break;
-        default:
-            break;
-        }
-        break;
-    case 5:
-        switch (s[0])
-        {
-        case 'a':
-            if (is("abort")) return kw::abort_;
-            if (is("alter")) return kw::alter_;
-            break;
-        case 'b':
-            if (is("begin")) return kw::begin_;
-            break;
-        case 'c':
-            if (is("close")) return kw::close_;
-            if (is("chain")) return kw::chain_;
-            if (is("count")) return kw::count_;
-            break;
-        case 'f':
-            if (is("fetch")) return kw::fetch_;
-            break;
-        case 'g':
-            if (is("grant")) return kw::grant_;
-            break;
-        case 'l':
-            if (is("local")) return kw::local_;
-            break;
-        case 'm':
-            if (is("merge")) return kw::merge_;
-            break;
-        case 'r':
-            if (is("reset")) return kw::reset_;
-            break;
-        case 's':
-            if (is("start")) return kw::start_;
-            if (is("share")) return kw::share_;
-            break;
-        case 't':
-            if (is("table")) return kw::table_;
-            break;
-        case 'v':
-            if (is("value")) return kw::value_;
-            break;
-        default:
-            break;
-        }
-        break;
-    case 6:
-        switch (s[0])
-        {
-        case 'c':
-            if (is("commit")) return kw::commit_;
-            if (is("create")) return kw::create_;
-            break;
-        case 'd':
-            if (is("delete")) return kw::delete_;
-            break;
-        case 'e':
-            if (is("errors")) return kw::errors_;
-            break;
-        case 'f':
-            if (is("format")) return kw::format_;
-            break;
-        case 'g':
-            if (is("global")) return kw::global_;
-            break;
-        case 'i':
-            if (is("insert")) return kw::insert_;
-            break;
-        case 'l':
-            if (is("listen")) return kw::listen_;
-            break;
-        case 'r':
-            if (is("revoke")) return kw::revoke_;
-            break;
-        case 's':
-            if (is("select")) return kw::select_;
-            break;
-        case 'u':
-            if (is("update")) return kw::update_;
-            if (is("unlock")) return kw::unlock_;
-            break;
-        case 'v':
-            if (is("values")) return kw::values_;
-            break;
-        default:
-            break;
-        }
-        break;
-    case 7:
-        switch (s[0])
-        {
-        case 'a':
-            if (is("analyze")) return kw::analyze_;
-            if (is("analyse")) return kw::analyse_;
-            break;
-        case 'd':
-            if (is("discard")) return kw::discard_;
-            if (is("declare")) return kw::declare_;
-            break;
-        case 'e':
-            if (is("explain")) return kw::explain_;
-            if (is("execute")) return kw::execute_;
-            break;
-        case 'h':
-            if (is("handler")) return kw::handler_;
-            break;
-        case 'p':
-            if (is("prepare")) return kw::prepare_;
-            if (is("profile")) return kw::profile_;
-            break;
-        case 'r':
-            if (is("replace")) return kw::replace_;
-            if (is("release")) return kw::release_;
-            break;
-        case 's':
-            if (is("session")) return kw::session_;
-            break;
-        case 'v':
-            if (is("verbose")) return kw::verbose_;
-            break;
-        default:
-            break;
-        }
-        break;
-    case 8:
-        switch (s[0])
-        {
-        case 'd':
-            if (is("describe")) return kw::describe_;
-            break;
-        case 'e':
-            if (is("extended")) return kw::extended_;
-            break;
-        case 'p':
-            if (is("previous")) return kw::previous_;
-            if (is("prepared")) return kw::prepared_;
-            if (is("profiles")) return kw::profiles_;
-            break;
-        case 'r':
-            if (is("rollback")) return kw::rollback_;
-            break;
-        case 't':
-            if (is("truncate")) return kw::truncate_;
-            break;
-        case 'u':
-            if (is("unlisten")) return kw::unlisten_;
-            break;
-        case 'w':
-            if (is("warnings")) return kw::warnings_;
-            break;
-        default:
-            break;
-        }
-        break;
-    case 9:
-        switch (s[0])
-        {
-        case 's':
-            if (is("savepoint")) return kw::savepoint_;
-            if (is("statement")) return kw::statement_;
-            break;
-        case 't':
-            if (is("temporary")) return kw::temporary_;
-            break;
-        default:
-            break;
-        }
-        break;
-    case 10:
-        switch (s[0])
-        {
-        case 'd':
-            if (is("deallocate")) return kw::deallocate_;
-            break;
-        case 'p':
-            if (is("partitions")) return kw::partitions_;
-            break;
-        default:
-            break;
-        }
-        break;
-    case 11:
-        switch (s[0])
-        {
-        case 'c':
-            if (is("constraints")) return kw::constraints_;
-            break;
-        case 't':
-            if (is("transaction")) return kw::transaction_;
-            break;
-        default:
-            break;
-        }
-        break;
-    case 19:
-        switch (s[0])
-        {
-        case 's':
-            if (is("sql_calc_found_rows")) return kw::sql_calc_found_rows_;
-            break;
-        default:
-            break;
-        }
-        break;
-    default:
-        break;
+        char const* const s = keyword_spellings[k].text;
+        std::size_t n = 0;
+        while (s[n] != 0) ++n;
+        if (n < min_len || n > max_len) throw "keyword length out of range";
+        entry& e = t.entries[k + 1];
+        for (std::size_t j = 0; j < n; ++j)
+            e.text[j / 8] |= std::uint64_t(static_cast<unsigned char>(s[j]) | 0x20) << (8 * (j % 8));
+        e.len = static_cast<std::uint8_t>(n);
+        e.keyword = keyword_spellings[k].keyword;
+        unsigned const h = slot(e.text[0], n);
+        if (t.index[h] != 0) throw "two keywords share a slot: find another multiplier";
+        t.index[h] = static_cast<std::uint8_t>(k + 1);
     }
-    return kw::none;
+    return t;
+}
+
+inline constexpr table_type table = make_table();
+
+inline std::uint64_t load_le(unsigned char const* p) noexcept
+{
+    std::uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+} // namespace keyword_hash
+
+/// The keyword spelled by the `n` bytes at `s` (letters in any case, digits, '_', '$': an unquoted word), or
+/// kw::none. Reads up to 24 bytes from `s` when the text (which ends at `end`) has them; no string comparison,
+/// one table slot and one masked compare.
+inline kw lookup_keyword(unsigned char const* s, std::size_t n, unsigned char const* end) noexcept
+{
+    using namespace keyword_hash;
+    if (n - min_len > max_len - min_len) return kw::none; // n < 2 wraps around
+    std::uint64_t w[words];
+    if (end - s >= static_cast<std::ptrdiff_t>(8 * words))
+    {
+        for (std::size_t i = 0; i < words; ++i) w[i] = load_le(s + 8 * i);
+    }
+    else
+    {
+        unsigned char b[8 * words] = {};
+        std::memcpy(b, s, n);
+        for (std::size_t i = 0; i < words; ++i) w[i] = load_le(b + 8 * i);
+    }
+    for (std::size_t i = 0; i < words; ++i) w[i] = (w[i] | fold) & table.masks[n][i];
+    entry const& e = table.entries[table.index[slot(w[0], n)]];
+    bool const same = e.len == n && ((e.text[0] ^ w[0]) | (e.text[1] ^ w[1]) | (e.text[2] ^ w[2])) == 0;
+    return same ? e.keyword : kw::none;
 }
 
 } // namespace soci_routing::detail

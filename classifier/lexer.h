@@ -177,21 +177,26 @@ public:
             }
             unsigned char const c = *p_;
             std::uint8_t const cls = chars::of(c);
-            if (cls & chars::space)
+            if (cls & (chars::space | chars::plain | chars::digit))
             {
-                // Hot loops keep the position in a local: a store to p_ per byte would make every iteration wait
-                // for the previous one (the compiler must assume the text may alias the lexer).
-                unsigned char const* p = p_ + 1;
-                while (p != e_ && (chars::of(*p) & chars::space)) ++p;
-                p_ = p;
-                continue;
-            }
-            if ((cls & chars::plain) && skip_)
-            {
-                ++p_;
-                candidate = false;
-                skipped = true;
-                continue;
+                if (skip_)
+                {
+                    if (skip_run())
+                    {
+                        candidate = false;
+                        skipped = true;
+                    }
+                    continue;
+                }
+                if (cls & chars::space)
+                {
+                    // Hot loops keep the position in a local: a store to p_ per byte would make every iteration
+                    // wait for the previous one (the compiler must assume the text may alias the lexer).
+                    unsigned char const* p = p_ + 1;
+                    while (p != e_ && (chars::of(*p) & chars::space)) ++p;
+                    p_ = p;
+                    continue;
+                }
             }
             if (cls & (chars::ident_start | chars::high))
             {
@@ -363,7 +368,13 @@ public:
                 skipped = true;
                 continue;
             }
-            if (!candidate) t.len = 0;
+            if (!candidate)
+                t.len = 0;
+            else if (name_pending_)
+            {
+                copy_name(t, name_pending_); // name( : the name of a called function
+                name_pending_ = nullptr;
+            }
             t.keyword = kw::none;
             t.type = token_type::punct;
             t.punct = static_cast<char>(c);
@@ -385,6 +396,34 @@ private:
     {
         fail();
         t.type = token_type::end;
+    }
+
+    /// While skipping: blanks, numbers and plain punctuation in one loop, the whole of an IN list or a VALUES
+    /// row at a time. True when it skipped anything but blanks.
+    bool skip_run() noexcept
+    {
+        unsigned char const* const start = p_;
+        unsigned char const* p = start;
+        std::uint8_t seen = 0;
+        while (p != e_)
+        {
+            std::uint8_t const cls = chars::of(*p);
+            if (cls & (chars::space | chars::plain | chars::digit))
+            {
+                seen |= cls;
+                ++p;
+            }
+            else if ((cls & chars::number_part) && p != start && (chars::of(p[-1]) & chars::digit))
+            {
+                // The run began at a token's start, so a digit in it belongs to a number; and a number goes on
+                // with letters, '_' and '.' (1e5, 0x1f, 1.5, MySQL's 1abc), as in lex_number: none is a word.
+                while (p != e_ && (chars::of(*p) & chars::number_part)) ++p;
+            }
+            else
+                break;
+        }
+        p_ = p;
+        return (seen & (chars::plain | chars::digit)) != 0;
     }
 
     /// Skips a byte >= 0x80 as a whole UTF-8 sequence; false when invalid.
@@ -456,33 +495,75 @@ private:
 
     bool lex_word(token& t) noexcept
     {
+        // The common case, a word of ASCII letters, digits and '_': its keyword is looked up in the text itself,
+        // and the name of a word the lexer skips is copied only if a '(' follows (see name_pending_).
+        unsigned char const* const s = p_;
+        unsigned char const* p = s;
+        while (p != e_ && (chars::of(*p) & (chars::ident_start | chars::digit))) ++p;
+        if (p != s && (p == e_ || (*p != '$' && !(chars::of(*p) & chars::high))))
+        {
+            std::size_t const n = static_cast<std::size_t>(p - s);
+            p_ = p;
+            t.len = static_cast<std::uint8_t>(n < max_name ? n : max_name);
+            name_pending_ = nullptr;
+            if (n == 1 && !mysql_ && p != e_)
+            {
+                int const r = lex_prefixed_quote(t, chars::lower(*s));
+                if (r != 0) return r > 0;
+            }
+            t.type = token_type::word;
+            t.keyword = lookup_keyword(s, n, e_);
+            if (t.keyword == kw::none && skip_identifiers_)
+                name_pending_ = s;
+            else
+                copy_name(t, s);
+            return true;
+        }
+        // Anything else ('$', UTF-8): copied and checked byte by byte.
         t.len = 0;
+        name_pending_ = nullptr;
         if (!copy_ident_chars(t)) return false;
         t.name[t.len] = 0;
         if (!mysql_ && t.len == 1 && p_ != e_)
         {
-            // PostgreSQL E'…' (backslash escapes) and U&'…' / U&"…" (standard rules).
-            if (t.name[0] == 'e' && *p_ == '\'')
-            {
-                if (!skip_quoted('\'', true)) return false;
-                t.type = token_type::string;
-                return true;
-            }
-            if (t.name[0] == 'u' && *p_ == '&' && (at(1) == '\'' || at(1) == '"'))
-            {
-                ++p_;
-                if (*p_ == '\'')
-                {
-                    if (!skip_quoted('\'', false)) return false;
-                    t.type = token_type::string;
-                    return true;
-                }
-                return lex_quoted_ident(t, '"');
-            }
+            int const r = lex_prefixed_quote(t, static_cast<unsigned char>(t.name[0]));
+            if (r != 0) return r > 0;
         }
         t.type = token_type::word;
-        t.keyword = lookup_keyword(t.name, t.len);
+        auto const* const name = reinterpret_cast<unsigned char const*>(t.name);
+        t.keyword = lookup_keyword(name, t.len, name + t.len);
         return true;
+    }
+
+    /// Copies `t.len` bytes of an ASCII word from `s`, lower-cased, into the token's name.
+    static void copy_name(token& t, unsigned char const* s) noexcept
+    {
+        for (std::size_t i = 0; i < t.len; ++i) t.name[i] = static_cast<char>(chars::lower(s[i]));
+        t.name[t.len] = 0;
+    }
+
+    /// After the one-letter word `c` (lower case), at a byte of text: PostgreSQL E'…' (backslash escapes) and
+    /// U&'…' / U&"…" (standard rules). 1: a token was made; 0: the word is a word; -1: an error.
+    int lex_prefixed_quote(token& t, unsigned char c) noexcept
+    {
+        if (c == 'e' && *p_ == '\'')
+        {
+            if (!skip_quoted('\'', true)) return -1;
+            t.type = token_type::string;
+            return 1;
+        }
+        if (c == 'u' && *p_ == '&' && (at(1) == '\'' || at(1) == '"'))
+        {
+            ++p_;
+            if (*p_ == '\'')
+            {
+                if (!skip_quoted('\'', false)) return -1;
+                t.type = token_type::string;
+                return 1;
+            }
+            return lex_quoted_ident(t, '"') ? 1 : -1;
+        }
+        return 0;
     }
 
     void lex_number(token& t) noexcept
@@ -786,6 +867,8 @@ private:
     bool skip_identifiers_ = false;
     bool after_identifier_ = false;
     bool after_skip_ = false;
+    /// The start of the last word skipped as an identifier whose name (t.len bytes, ASCII) was not copied yet.
+    unsigned char const* name_pending_ = nullptr;
 };
 
 } // namespace soci_routing::detail
