@@ -228,10 +228,100 @@ public:
         t.keyword = kw::none;
         t.punct = 0;  // the token's buffer is reused: a word must not keep the '.' of an earlier token
         t.len = 0;
+        after_identifier_ = false;
+        after_skip_ = false;
+        if (skip_ && skip_identifiers_ && next_common(t)) return;
+        next_any(t);
+    }
+
+private:
+    /// The bulk of a statement's body, while the lexer skips identifiers and insignificant tokens: blanks,
+    /// numbers, plain punctuation, ASCII words, ( ) . = ; and '*'. The position stays in a register (a store to
+    /// p_ would make every byte wait for the previous one: the compiler must assume the text may alias the
+    /// lexer). False when it meets anything else (a literal, a comment, '$', UTF-8, the end, …), with p_ there
+    /// and the skip flags up to date: next_any() goes on from there, as if it had read everything before.
+    bool next_common(token& t) noexcept
+    {
+        unsigned char const* p = p_;
+        unsigned char const* const e = e_;
+        bool candidate = false; // as in next_any()
+        bool skipped = false;
+        bool made = false;
+        while (p != e)
+        {
+            unsigned char const c = *p;
+            std::uint8_t const cls = chars::of(c);
+            if (cls & (chars::space | chars::plain | chars::digit))
+            {
+                bool any = false;
+                p = skip_run(p, any);
+                if (any)
+                {
+                    candidate = false;
+                    skipped = true;
+                }
+                continue;
+            }
+            if (cls & chars::ident_start)
+            {
+                unsigned char const* q = p + 1;
+                while (q != e && (chars::of(*q) & (chars::ident_start | chars::digit))) ++q;
+                if (q != e && (*q == '$' || (chars::of(*q) & chars::high))) break; // not all ASCII: lex_word()
+                std::size_t const n = static_cast<std::size_t>(q - p);
+                if (n == 1 && !mysql_ && q != e && (*q == '\'' || *q == '&')) break; // E'…', U&'…': lex_word()
+                kw const k = lookup_keyword(p, n, e);
+                t.len = static_cast<std::uint8_t>(n < max_name ? n : max_name);
+                if (k == kw::none)
+                {
+                    name_pending_ = p; // an identifier: skipped, its name copied only if a '(' follows
+                    candidate = true;
+                    skipped = true;
+                    p = q;
+                    continue;
+                }
+                name_pending_ = nullptr;
+                copy_name(t, p);
+                t.type = token_type::word;
+                t.keyword = k;
+                p = q;
+                made = true;
+                break;
+            }
+            if (c == '(' || c == ')' || c == '.' || c == '=' || c == ';')
+            {
+                ++p;
+                if (!candidate)
+                    t.len = 0;
+                else if (name_pending_)
+                {
+                    copy_name(t, name_pending_); // name( : the name of a called function
+                    name_pending_ = nullptr;
+                }
+                t.type = token_type::punct;
+                t.punct = static_cast<char>(c);
+                made = true;
+                break;
+            }
+            if (c == '*' && !in_executable_comment_)
+            {
+                ++p;
+                candidate = false;
+                skipped = true;
+                continue;
+            }
+            break;
+        }
+        p_ = p;
+        after_identifier_ = candidate;
+        after_skip_ = skipped;
+        return made;
+    }
+
+    /// Every token, from p_ on; the skip flags go on from their current values.
+    void next_any(token& t) noexcept
+    {
         bool& candidate = after_identifier_; // a skipped identifier was the last thing read
         bool& skipped = after_skip_;         // anything was skipped
-        candidate = false;
-        skipped = false;
         for (;;)
         {
             if (p_ == e_)
@@ -246,7 +336,9 @@ public:
             {
                 if (skip_)
                 {
-                    if (skip_run())
+                    bool any = false;
+                    p_ = skip_run(p_, any);
+                    if (any)
                     {
                         candidate = false;
                         skipped = true;
@@ -447,7 +539,6 @@ public:
         }
     }
 
-private:
     unsigned char at(std::ptrdiff_t i) const noexcept { return (e_ - p_ > i) ? p_[i] : 0; }
 
     void fail() noexcept
@@ -463,11 +554,11 @@ private:
         t.type = token_type::end;
     }
 
-    /// While skipping: blanks, numbers and plain punctuation in one loop, the whole of an IN list or a VALUES
-    /// row at a time. True when it skipped anything but blanks.
-    bool skip_run() noexcept
+    /// While skipping: blanks, numbers and plain punctuation in one loop from `start` (a token's start), the
+    /// whole of an IN list or a VALUES row at a time. Returns where the run ends; `any`: when it skipped anything
+    /// but blanks.
+    unsigned char const* skip_run(unsigned char const* const start, bool& any) const noexcept
     {
-        unsigned char const* const start = p_;
         unsigned char const* p = start;
         std::uint8_t seen = 0;
         // Most runs are short (the blank after a word): a byte at a time, and 16 at a time once a run has proved
@@ -495,8 +586,8 @@ private:
             else
                 break;
         }
-        p_ = p;
-        return (seen & (chars::plain | chars::digit)) != 0;
+        any = (seen & (chars::plain | chars::digit)) != 0;
+        return p;
     }
 
     /// Where a run that starts at p has proved long enough for blocks of 16 (the end of text when never).
