@@ -236,7 +236,7 @@ public:
 
 private:
     /// The bulk of a statement's body, while the lexer skips identifiers and insignificant tokens: blanks,
-    /// numbers, plain punctuation, ASCII words, ( ) . = ; and '*'. The position stays in a register (a store to
+    /// numbers, plain punctuation, ASCII words, ( ) . = ; '*', '…' literals and $1 parameters. The position stays in a register (a store to
     /// p_ would make every byte wait for the previous one: the compiler must assume the text may alias the
     /// lexer). False when it meets anything else (a literal, a comment, '$', UTF-8, the end, …), with p_ there
     /// and the skip flags up to date: next_any() goes on from there, as if it had read everything before.
@@ -305,6 +305,24 @@ private:
             if (c == '*' && !in_executable_comment_)
             {
                 ++p;
+                candidate = false;
+                skipped = true;
+                continue;
+            }
+            if (c == '\'')
+            {
+                p_ = p;
+                if (!skip_quoted('\'', mysql_)) break; // p stays at the quote: next_any() reads it again, and fails
+                p = p_;
+                candidate = false;
+                skipped = true;
+                continue;
+            }
+            if (c == '$' && !mysql_ && p + 1 != e && (chars::of(p[1]) & chars::digit))
+            {
+                // $1: a parameter (as in lex_dollar)
+                p += 2;
+                while (p != e && (chars::of(*p) & chars::digit)) ++p;
                 candidate = false;
                 skipped = true;
                 continue;
