@@ -231,6 +231,9 @@ struct table_type
     std::uint8_t index[256] = {};  ///< slot -> entry; entry 0 matches nothing
     entry entries[count + 1] = {};
     std::uint64_t masks[max_len + 1][words] = {};
+    /// Bit (first byte | 0x20) % 32 of starts[n]: some keyword of n bytes starts with that letter. Most
+    /// identifiers fail this test, and skip the hash.
+    std::uint32_t starts[max_len + 1] = {};
 };
 
 constexpr table_type make_table()
@@ -248,6 +251,7 @@ constexpr table_type make_table()
         for (std::size_t j = 0; j < n; ++j)
             e.text[j / 8] |= std::uint64_t(static_cast<unsigned char>(s[j]) | 0x20) << (8 * (j % 8));
         e.len = static_cast<std::uint8_t>(n);
+        t.starts[n] |= std::uint32_t{1} << ((static_cast<unsigned char>(s[0]) | 0x20) % 32);
         e.keyword = keyword_spellings[k].keyword;
         unsigned const h = slot(e.text[0], n);
         if (t.index[h] != 0) throw "two keywords share a slot: find another multiplier";
@@ -276,6 +280,7 @@ inline kw lookup_keyword(unsigned char const* s, std::size_t n, unsigned char co
 {
     using namespace keyword_hash;
     if (n - min_len > max_len - min_len) return kw::none; // n < 2 wraps around
+    if (!((table.starts[n] >> ((s[0] | 0x20) % 32)) & 1)) return kw::none;
     std::uint64_t w[words];
     if (end - s >= static_cast<std::ptrdiff_t>(8 * words))
     {
