@@ -184,7 +184,8 @@ public:
 private:
     static int following(int i) noexcept { return i == 2 ? 0 : i + 1; }
 
-    void lex(token& t) noexcept
+    /// Out of line, with the lexer's common path inlined into it: one call per token.
+    [[gnu::noinline]] void lex(token& t) noexcept
     {
         t.punct = 0;
         lexer_.next(t);

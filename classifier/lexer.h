@@ -230,17 +230,52 @@ public:
         t.len = 0;
         after_identifier_ = false;
         after_skip_ = false;
-        if (skip_ && skip_identifiers_ && next_common(t)) return;
-        next_any(t);
+        if (!(skip_ && skip_identifiers_ && next_common(t))) next_any(t);
+        dot_and_equals_matter_ = looks_around(t);
+    }
+
+    /// True for a token whose rule reads the token after it (write words, INTO, LOCK, NEXT, PREVIOUS peek) or
+    /// makes the next token's rule read it as the previous one (FOR, KEY, IN before UPDATE / SHARE; @v before
+    /// :=): after it, a '.' or '=' stays a token, as it always was.
+    static bool looks_around(token const& t) noexcept
+    {
+        if (t.type == token_type::user_var) return true;
+        if (t.type != token_type::word) return false;
+        switch (t.keyword)
+        {
+        case kw::insert_:
+        case kw::update_:
+        case kw::delete_:
+        case kw::merge_:
+        case kw::create_:
+        case kw::drop_:
+        case kw::alter_:
+        case kw::truncate_:
+        case kw::grant_:
+        case kw::revoke_:
+        case kw::for_:
+        case kw::key_:
+        case kw::in_:
+        case kw::into_:
+        case kw::lock_:
+        case kw::next_:
+        case kw::previous_: return true;
+        default: return false;
+        }
     }
 
 private:
     /// The bulk of a statement's body, while the lexer skips identifiers and insignificant tokens: blanks,
-    /// numbers, plain punctuation, ASCII words, ( ) . = ; '*', '…' literals and $1 parameters. The position stays in a register (a store to
-    /// p_ would make every byte wait for the previous one: the compiler must assume the text may alias the
-    /// lexer). False when it meets anything else (a literal, a comment, '$', UTF-8, the end, …), with p_ there
-    /// and the skip flags up to date: next_any() goes on from there, as if it had read everything before.
-    bool next_common(token& t) noexcept
+    /// numbers, plain punctuation, ASCII words, ( ) . = ; *, '…' literals and $1 parameters. The position stays
+    /// in a register (a store to p_ would make every byte wait for the previous one: the compiler must assume the
+    /// text may alias the lexer). False when it meets anything else (a comment, '$', UTF-8, the end, …), with p_
+    /// there and the skip flags up to date: next_any() goes on from there, as if it had read everything before.
+    ///
+    /// A '.' before an identifier (t.id) and a '=' are read but not returned either (see dot_and_equals_matter_),
+    /// when the token before them is not one whose rule looks at the token after it; a rule that looks at the
+    /// token before its own (FOR UPDATE, keyword(, @v :=, qualified DELETE) then sees, as it would have seen,
+    /// no keyword, no word, no variable right before it, or something skipped in between.
+    [[gnu::always_inline]] bool next_common(token& t) noexcept
     {
         unsigned char const* p = p_;
         unsigned char const* const e = e_;
@@ -286,6 +321,32 @@ private:
                 p = q;
                 made = true;
                 break;
+            }
+            if (c == '.' && !dot_and_equals_matter_ && e - p > 1 && (chars::of(p[1]) & chars::ident_start))
+            {
+                // t.id: when id is an identifier, the '.' and id are both skipped (see above)
+                unsigned char const* const w = p + 1;
+                unsigned char const* q = w + 1;
+                while (q != e && (chars::of(*q) & (chars::ident_start | chars::digit))) ++q;
+                std::size_t const n = static_cast<std::size_t>(q - w);
+                bool const plain_word = (q == e || (*q != '$' && !(chars::of(*q) & chars::high))) &&
+                                        !(n == 1 && !mysql_ && q != e && (*q == '\'' || *q == '&'));
+                if (plain_word && lookup_keyword(w, n, e) == kw::none)
+                {
+                    t.len = static_cast<std::uint8_t>(n < max_name ? n : max_name);
+                    name_pending_ = w;
+                    candidate = true;
+                    skipped = true;
+                    p = q;
+                    continue;
+                }
+            }
+            else if (c == '=' && !dot_and_equals_matter_)
+            {
+                ++p;
+                candidate = false;
+                skipped = true;
+                continue;
             }
             if (c == '(' || c == ')' || c == '.' || c == '=' || c == ';')
             {
@@ -1055,6 +1116,8 @@ private:
     bool skip_identifiers_ = false;
     bool after_identifier_ = false;
     bool after_skip_ = false;
+    /// The last token returned looks at the token after it, or makes that token look back (looks_around()).
+    bool dot_and_equals_matter_ = true;
     /// The start of the last word skipped as an identifier whose name (t.len bytes, ASCII) was not copied yet.
     unsigned char const* name_pending_ = nullptr;
 };
