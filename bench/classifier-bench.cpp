@@ -9,8 +9,9 @@
 //
 // The same statements go through both; the goal is at least 30x less time than pg_query_parse, and no allocation.
 //
-// `classify_huge/<kind>/<bytes>`: hostile sizes, each at two sizes, to show that the time per byte stays flat
-// (counter `time_per_byte`): a 1 MB string literal, a 10,000-term IN list, 100,000 nested parentheses.
+// `classify_huge/kind:K/n:N`: hostile statements, each at two sizes a tenfold apart, to show that the time per byte
+// stays flat (counter `time_per_byte`; `bytes`: the statement's size): kind 0, a string literal of N bytes (up to
+// 1 MB); kind 1, an IN list of N terms (up to 10,000); kind 2, N nested parentheses (up to 100,000).
 
 #include "classifier.h"
 
