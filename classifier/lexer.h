@@ -1,7 +1,8 @@
 // soci-routing: the classifier's SQL lexer (internal; not installed).
 //
-// One forward pass, no allocation: every token is written into a caller-owned fixed buffer, words are
-// lower-cased into it (at most `max_name` bytes; PostgreSQL truncates identifiers at 63 too). Comments are
+// One forward pass, no allocation, no recursion: every token is written into a caller-owned fixed buffer, the
+// words it returns are lower-cased into it (at most `max_name` bytes; PostgreSQL truncates identifiers at 63
+// too; a skipped identifier is copied only when a '(' makes it a function's name). Comments are
 // skipped here; MySQL executable comments (`/*! … */`, `/*!50100 … */`, MariaDB `/*M! … */`) are SQL and
 // their content is lexed as tokens. Anything the lexer cannot read with certainty (an unterminated literal
 // or comment, a NUL byte, a control character, invalid UTF-8) sets `error()` and ends the stream: the
