@@ -216,7 +216,9 @@ public:
     void skip_insignificant(bool on) noexcept { skip_ = on; }
 
     /// While on, unquoted words that are not keywords are read but not returned either; a '(' that follows
-    /// one (comments and blanks between) carries its name in `name`/`len`: the name of a called function.
+    /// one (comments and blanks between) carries its name in `name`/`len`: the name of a called function. With
+    /// skip_insignificant() on too, so are a '.' before such a word and a '=', except after a token whose rule
+    /// looks at its neighbours (see next_common()).
     void skip_identifiers(bool on) noexcept { skip_identifiers_ = on; }
 
     /// True when an identifier was skipped right before the token last returned.
