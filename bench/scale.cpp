@@ -5,7 +5,8 @@
 //
 // Each point runs `SELECT :x` (a read, on a replica) for SECONDS and reports ops/s and p99 latency:
 // 1. threads 1..64, each with its own session, over pools of at most 8 connections per endpoint (routing), and
-//    the same threads each with a plain session to one replica (a connection each);
+//    the same threads each with a plain session (a connection each), the sessions split over the replicas as
+//    routing's are (session i on replica i mod n);
 // 2. open sessions 10, 100, 1,000 (4 threads take turns over them; most are idle at any time), sharing the
 //    pools: the resident memory each session adds, and the throughput; plain sessions beside (one connection
 //    each, while the server's max_connections allows);
@@ -121,6 +122,16 @@ std::vector<std::unique_ptr<soci::session>> open(std::string const& backend, std
     return v;
 }
 
+/// Plain sessions split over the replicas (session i on replica i mod n): the servers routing's sessions use.
+std::vector<std::unique_ptr<soci::session>> open_plain(std::string const& backend,
+                                                       std::vector<std::string> const& replicas, int n)
+{
+    std::vector<std::unique_ptr<soci::session>> v;
+    for (int i = 0; i != n; ++i)
+        v.push_back(std::make_unique<soci::session>(backend, replicas[static_cast<std::size_t>(i) % replicas.size()]));
+    return v;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -170,7 +181,7 @@ int main(int argc, char** argv)
             std::string plain_p99 = "-";
             if (n <= 100)
             {
-                auto plain = open(driver, replicas.front(), n);
+                auto plain = open_plain(driver, replicas, n);
                 run(plain, 4, 0.3);
                 result const p = run(plain, 4, seconds);
                 plain_ops = std::to_string(static_cast<long>(p.ops));
@@ -190,7 +201,7 @@ int main(int argc, char** argv)
             auto routed = open("routing", routing_cs(static_cast<int>(replicas.size()), "threads"), t);
             run(routed, t, 0.3);  // warm-up: connections open
             result const r = run(routed, t, seconds);
-            auto plain = open(driver, replicas.front(), t);
+            auto plain = open_plain(driver, replicas, t);
             run(plain, t, 0.3);
             result const p = run(plain, t, seconds);
             std::printf("| %d | %.0f | %.0f | %.0f | %.0f | %.2f |\n", t, r.ops, r.p99_us, p.ops, p.p99_us,
