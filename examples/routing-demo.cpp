@@ -122,7 +122,7 @@ int main(int argc, char** argv)
         sql << "select count(*) from " + table, soci::into(n);
         r.show("select count(*) from " + table, std::to_string(n));
 
-        r.note("after the window, plain reads spread over the replicas");
+        r.note("after the window, reads go to a replica: this session's own for `rebalance` seconds");
         int p = 0;
         auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         do
@@ -138,6 +138,15 @@ int main(int argc, char** argv)
         }
         sql << "select count(*) from " + table, soci::into(n);
         r.show("select count(*) from " + table, std::to_string(n));
+        {
+            // `balance` spreads the sessions: the next one reads from the next replica.
+            soci::session other(connect);
+            reporter o(other);
+            other << "select " + port, soci::into(p);
+            o.show("select " + port + "   [another session]", std::to_string(p));
+            for (auto const& [where, count] : o.counts())
+                r.add(where, count);
+        }
 
         r.note("a transaction runs entirely on the primary");
         {
