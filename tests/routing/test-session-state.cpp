@@ -14,6 +14,7 @@
 #include <soci/soci.h>
 
 #include <memory>
+#include <set>
 #include <string>
 
 using namespace routing_test;
@@ -27,7 +28,8 @@ namespace
 /// cluster (its pools and their counters) this test's own.
 std::string own_cs(std::string const& tag, int pool_max = 4)
 {
-    return own_cluster_cs(tag, pool_max, "sticky=0");
+    // rebalance = 0: a session's reads go to every replica in turn, so the replay is seen on each.
+    return own_cluster_cs(tag, pool_max, "sticky=0 rebalance=0");
 }
 
 /// Runs `select <port>, <expression>` through `sql` (a read, routed as any) and returns where it ran and what it
@@ -93,13 +95,16 @@ BOOST_AUTO_TEST_CASE(set_then_reads_go_to_replicas_and_see_the_value)
         expected = "+03:00";
     }
     BOOST_TEST(soci::routing.last_endpoint(sql) == "primary");
+    std::set<int> ports;
     for (int i = 0; i != 4; ++i)  // both replicas (round robin), and each again
     {
         seen const s = read_through(sql, setting_expr());
+        ports.insert(s.port);
         BOOST_TEST(srv.is_replica_port(s.port), "read " << i << " ran on port " << s.port);
         BOOST_TEST(s.value == expected);
         BOOST_TEST(soci::routing.last_reason(sql) == "select");
     }
+    BOOST_TEST(ports == srv.replica_ports);
     // A fresh connection to a replica, read directly, does not have it: the replay did it, not the server.
     seen const direct = read_through(*srv.replicas.front(), setting_expr());
     BOOST_TEST(direct.value != expected);
