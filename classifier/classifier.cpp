@@ -383,24 +383,6 @@ private:
         }
     }
 
-    /// Words that begin a write or DDL statement.
-    static bool is_write_word(kw k) noexcept
-    {
-        switch (k)
-        {
-        case kw::insert_:
-        case kw::update_:
-        case kw::delete_:
-        case kw::merge_:
-        case kw::create_:
-        case kw::drop_:
-        case kw::alter_:
-        case kw::truncate_:
-        case kw::grant_:
-        case kw::revoke_: return true;
-        default: return false;
-        }
-    }
 
     /// A write word inside a read: a data-modifying CTE, or the main statement after WITH. Not when the word
     /// is a column (t.delete), a function (MySQL INSERT(str, …)) or a qualifier (update.x).

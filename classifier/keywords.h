@@ -298,6 +298,25 @@ inline kw lookup_keyword(unsigned char const* s, std::size_t n, unsigned char co
     return same ? e.keyword : kw::none;
 }
 
+/// Words that begin a write or DDL statement (the classifier marks them; the lexer keeps the token after them).
+constexpr bool is_write_word(kw k) noexcept
+{
+    switch (k)
+    {
+    case kw::insert_:
+    case kw::update_:
+    case kw::delete_:
+    case kw::merge_:
+    case kw::create_:
+    case kw::drop_:
+    case kw::alter_:
+    case kw::truncate_:
+    case kw::grant_:
+    case kw::revoke_: return true;
+    default: return false;
+    }
+}
+
 } // namespace soci_routing::detail
 
 #endif // SOCI_ROUTING_CLASSIFIER_KEYWORDS_H_INCLUDED

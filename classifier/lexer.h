@@ -244,18 +244,9 @@ public:
     {
         if (t.type == token_type::user_var) return true;
         if (t.type != token_type::word) return false;
+        if (is_write_word(t.keyword)) return true;
         switch (t.keyword)
         {
-        case kw::insert_:
-        case kw::update_:
-        case kw::delete_:
-        case kw::merge_:
-        case kw::create_:
-        case kw::drop_:
-        case kw::alter_:
-        case kw::truncate_:
-        case kw::grant_:
-        case kw::revoke_:
         case kw::for_:
         case kw::key_:
         case kw::in_:
