@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
@@ -215,13 +216,25 @@ struct endpoint_pool::impl
     // Every thread that leases from this endpoint writes the mutex and the counters, and reads the published
     // flags: each group on a cache line of its own (no false sharing between them).
     alignas(64) mutable pool_mutex mutex;
-    std::condition_variable_any freed;
     std::vector<idle_connection> idle;                         // back: most recently given back
     // Lent connections, in no order (a pool holds a handful: a scan beats a tree, and lending allocates
     // nothing once the vector has grown to the pool's size).
     std::vector<std::unique_ptr<soci::session>> lent;
     int connecting = 0;                                        // connects under way (count against max)
-    int waiting = 0;
+    // Borrowers waiting for a connection, first come first served. What frees up (a connection given back,
+    // a slot to open one) is granted to the longest waiter, and nobody who comes later takes it first: a
+    // thread that gives its connection back and asks again at once (its next statement) queues behind the
+    // waiters. Each waiter sleeps on its own condition variable, so a grant wakes exactly the thread it is
+    // for, which finds what it was granted (no thread woken for nothing, none starved).
+    struct waiter
+    {
+        bool granted = false;  // under the pool's mutex
+        std::mutex m;
+        std::condition_variable cv;
+        bool woken = false;  // under m
+    };
+    std::deque<waiter*> waiters;
+    int granted = 0;  // waiters granted a connection or a slot who have not taken it yet
     std::atomic<int> in_use{0};                                // mirrors lent.size() for lock-free reads
     // Idle connections given back before this moment are checked with a round trip before they are lent
     // again: a sibling's connection failed, so the server may have dropped them all (restart, failover).
@@ -265,6 +278,54 @@ struct endpoint_pool::impl
     std::uint64_t quarantines = 0;
 
     int open_locked() const { return static_cast<int>(idle.size() + lent.size()) + connecting; }
+    int max_open() const { return std::max(config.pool.max, 1); }
+    // Idle connections and slots to open one that no waiter was granted.
+    int spare_locked() const
+    {
+        return static_cast<int>(idle.size()) + std::max(max_open() - open_locked(), 0) - granted;
+    }
+
+    // Grants what is spare to the waiters, longest first. The pool's mutex is held, so a waiter cannot leave
+    // (it takes the mutex to see its grant) while it is being woken.
+    void grant_locked() noexcept
+    {
+        while (!waiters.empty() && spare_locked() > 0)
+        {
+            waiter* w = waiters.front();
+            waiters.pop_front();
+            w->granted = true;
+            ++granted;
+            {
+                std::lock_guard<std::mutex> lock(w->m);
+                w->woken = true;
+            }
+            w->cv.notify_one();
+        }
+    }
+
+    // Waits in the queue until granted (true) or `deadline` (false). Takes the lock back before it returns.
+    bool wait_for_grant(std::unique_lock<pool_mutex>& lock, clock::time_point deadline)
+    {
+        waiter w;
+        waiters.push_back(&w);
+        grant_locked();  // spare already (a waiter that had nothing to be granted): to the first in line
+        if (!w.granted)
+        {
+            lock.unlock();
+            {
+                std::unique_lock<std::mutex> wait_lock(w.m);
+                w.cv.wait_until(wait_lock, deadline, [&] { return w.woken; });
+            }
+            lock.lock();
+        }
+        if (!w.granted)
+        {
+            waiters.erase(std::find(waiters.begin(), waiters.end(), &w));
+            return false;
+        }
+        --granted;
+        return true;
+    }
 
     void lend_locked(std::unique_ptr<soci::session> sql)
     {
@@ -497,11 +558,21 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
 {
     impl& d = *impl_;
     auto const deadline = clock::now() + wait;
-    int const max = std::max(d.config.pool.max, 1);
+    int const max = d.max_open();
     auto const idle_check = to_ms(d.config.pool.idle_check);
     std::unique_lock<pool_mutex> lock(d.mutex);
+    // Granted a connection or a slot (a waiter's turn came), or kept the turn of a connection found dead.
+    bool turn = false;
     for (;;)
     {
+        if (!turn && (d.spare_locked() <= 0 || !d.waiters.empty()))
+        {
+            if (!d.wait_for_grant(lock, deadline))
+                return lease();
+            turn = true;
+            continue;
+        }
+        turn = false;
         // Whose idle connection: the borrower's own first (its statement cache, its session-bound values
         // such as lastval(), its replayed settings); else one nobody claims; else the most recently given back
         // — among those, one that carries no settings kept for another borrower (which would cost a reset
@@ -578,6 +649,7 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
             attachment.reset();
             dead.reset();
             lock.lock();
+            turn = true;  // its slot is this borrower's: a replacement, or another idle connection
             continue;
         }
         if (d.open_locked() < max)
@@ -593,8 +665,8 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
             {
                 lock.lock();
                 --d.connecting;
+                d.grant_locked();  // the slot is free again for a waiter
                 lock.unlock();
-                d.freed.notify_one();  // the slot is free again for a waiter
                 throw;
             }
             lock.lock();
@@ -603,13 +675,8 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
             d.lend_locked(std::move(sql));
             return lease(this, raw, nullptr, affinity);
         }
-        ++d.waiting;
-        bool const woken = d.freed.wait_until(lock, deadline, [&] {
-            return !d.idle.empty() || d.open_locked() < max;
-        });
-        --d.waiting;
-        if (!woken)
-            return lease();
+        // Nothing here after all (what was granted went elsewhere, as a quarantine closing the idle
+        // connections): back in the queue.
     }
 }
 
@@ -672,7 +739,6 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
         }
     }
     std::unique_ptr<soci::session> closing;
-    bool wake = false;
     {
         std::lock_guard<pool_mutex> lock(d.mutex);
         std::unique_ptr<soci::session> back = d.take_lent_locked(sql);
@@ -683,10 +749,8 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
         else
             d.idle.push_back({std::move(back), clock::now(), std::move(attachment), affinity, settings,
                               settings != dirt_none ? carried : 0});
-        wake = d.waiting > 0;
+        d.grant_locked();
     }
-    if (wake)
-        d.freed.notify_one();
     // The session (and its server connection) closes here, outside the lock; what was attached to it
     // (when not kept with it in the idle list) goes first.
     attachment.reset();
@@ -728,9 +792,8 @@ void endpoint_pool::maintain()
         refill = open < d.config.pool.min && !d.quarantined && !d.connect_failed && d.connecting == 0;
         if (refill)
             ++d.connecting;
+        d.grant_locked();
     }
-    if (!closing.empty())
-        d.freed.notify_all();
     closing.clear();
     if (!refill)
         return;
@@ -747,8 +810,8 @@ void endpoint_pool::maintain()
         --d.connecting;
         if (sql)
             d.idle.push_back({std::move(sql), clock::now(), {}, nullptr});
+        d.grant_locked();
     }
-    d.freed.notify_one();
 }
 
 bool endpoint_pool::usable()
@@ -892,8 +955,8 @@ void endpoint_pool::recover() noexcept
             if (d.quarantined)
                 d.schedule_probe_locked(clock::now(), !in_transition);
         }
+        d.grant_locked();
     }
-    d.freed.notify_one();
 }
 
 void endpoint_pool::record_routed(reason why) noexcept
@@ -1023,7 +1086,7 @@ soci::routing_endpoint_stats endpoint_pool::stats() const
     s.connections_in_use = static_cast<int>(d.lent.size());
     s.connections_idle = static_cast<int>(d.idle.size());
     s.connections_open = s.connections_in_use + s.connections_idle;
-    s.waiting = d.waiting;
+    s.waiting = static_cast<int>(d.waiters.size());
     s.failures = d.failures;
     s.quarantines = d.quarantines;
     s.last_error = d.last_error;

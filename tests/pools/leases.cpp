@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 using namespace pools_test;
@@ -99,6 +101,61 @@ BOOST_AUTO_TEST_CASE(waiting_acquire_gets_the_connection_given_back)
     waiter.join();
     BOOST_TEST(got.load() == held_session);
     BOOST_TEST(pool.stats().waiting == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_waiting_borrower_gets_the_connection_before_one_who_comes_later)
+{
+    // The holder gives its connection back and asks again at once (a thread's next statement): the connection
+    // is the waiter's, who asked first. Taking it back would leave the waiter woken for nothing, and under load
+    // starve it while the same few threads keep the connections.
+    auto ep = test_cluster(0).primary;
+    ep.pool.max = 1;
+    routing_options options;
+    endpoint_pool pool(ep, endpoint_role::primary, options);
+    lease held = pool.acquire();
+    BOOST_REQUIRE(held);
+    std::atomic<bool> served{false};
+    std::atomic<bool> done{false};
+    std::thread waiter([&] {
+        lease l = pool.acquire(milliseconds(10000));
+        served = static_cast<bool>(l);
+        while (!done.load())
+            std::this_thread::sleep_for(milliseconds(1));
+    });
+    BOOST_TEST(eventually([&] { return pool.stats().waiting == 1; }));
+    held.release();
+    lease again = pool.acquire(milliseconds(0));
+    BOOST_TEST(!again);  // it is the waiter's
+    BOOST_TEST(eventually([&] { return served.load(); }));
+    done = true;
+    waiter.join();
+    BOOST_TEST(pool.stats().waiting == 0);
+}
+
+BOOST_AUTO_TEST_CASE(waiters_are_served_in_the_order_they_came)
+{
+    auto ep = test_cluster(0).primary;
+    ep.pool.max = 1;
+    routing_options options;
+    endpoint_pool pool(ep, endpoint_role::primary, options);
+    lease held = pool.acquire();
+    BOOST_REQUIRE(held);
+    std::mutex m;
+    std::vector<int> order;
+    std::vector<std::thread> waiters;
+    for (int i = 0; i < 4; ++i)
+    {
+        waiters.emplace_back([&, i] {
+            lease l = pool.acquire(milliseconds(10000));
+            std::lock_guard<std::mutex> lock(m);
+            order.push_back(l ? i : -1);
+        });
+        BOOST_REQUIRE(eventually([&] { return pool.stats().waiting == i + 1; }));
+    }
+    held.release();
+    for (auto& t : waiters)
+        t.join();
+    BOOST_TEST(order == (std::vector<int>{0, 1, 2, 3}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(sixteen_threads_share_two_connections_without_deadlock)
