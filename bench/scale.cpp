@@ -4,9 +4,10 @@
 //   scale [postgresql|mysql] [SECONDS]      SECONDS per point (default 2)
 //
 // Each point runs `SELECT :x` (a read, on a replica) for SECONDS and reports ops/s and p99 latency:
-// 1. threads 1..64, each with its own session, over pools of at most 8 connections per endpoint (routing), and
+// 1. threads 1..64, each with its own session, over pools of at most 8 connections per endpoint (routing);
 //    the same threads each with a plain session (a connection each), the sessions split over the replicas as
-//    routing's are (session i on replica i mod n);
+//    routing's are (session i on replica i mod n); and the same threads leasing per statement from SOCI's own
+//    connection_pool of 8 sessions per replica (the same cap as routing's);
 // 2. open sessions 10, 100, 1,000 (4 threads take turns over them; most are idle at any time), sharing the
 //    pools: the resident memory each session adds, and the throughput; plain sessions beside (one connection
 //    each, while the server's max_connections allows);
@@ -59,6 +60,8 @@ struct result
     long errors = 0;
 };
 
+result summarize(std::vector<std::vector<std::uint32_t>> const& latencies, long errors, double seconds);
+
 /// Runs `SELECT :x` for `seconds` on `threads` threads; thread t uses the sessions i with i % threads == t, in
 /// turn.
 result run(std::vector<std::unique_ptr<soci::session>>& sessions, int threads, double seconds)
@@ -99,11 +102,16 @@ result run(std::vector<std::unique_ptr<soci::session>>& sessions, int threads, d
     stop.store(true);
     for (auto& th : pool)
         th.join();
+    return summarize(latencies, errors.load(), seconds);
+}
+
+result summarize(std::vector<std::vector<std::uint32_t>> const& latencies, long errors, double seconds)
+{
     std::vector<std::uint32_t> all;
     for (auto& l : latencies)
         all.insert(all.end(), l.begin(), l.end());
     result r;
-    r.errors = errors.load();
+    r.errors = errors;
     r.ops = static_cast<double>(all.size()) / seconds;
     if (!all.empty())
     {
@@ -112,6 +120,61 @@ result run(std::vector<std::unique_ptr<soci::session>>& sessions, int threads, d
         r.p99_us = all[k];
     }
     return r;
+}
+
+/// SOCI's own pool, the like-for-like of routing's cap: `size` sessions per replica, thread t leasing from
+/// replica t mod n's pool for each statement (soci::session(connection_pool&)), as routing leases per statement.
+struct plain_pools
+{
+    std::vector<std::unique_ptr<soci::connection_pool>> pools;
+
+    plain_pools(std::string const& backend, std::vector<std::string> const& replicas, std::size_t size)
+    {
+        for (auto const& r : replicas)
+        {
+            pools.push_back(std::make_unique<soci::connection_pool>(size));
+            for (std::size_t i = 0; i != size; ++i)
+                pools.back()->at(i).open(backend, r);
+        }
+    }
+};
+
+result run_pooled(plain_pools& p, int threads, double seconds)
+{
+    std::atomic<bool> stop{false};
+    std::vector<std::vector<std::uint32_t>> latencies(static_cast<std::size_t>(threads));
+    std::atomic<long> errors{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t != threads; ++t)
+    {
+        pool.emplace_back([&, t] {
+            auto& lat = latencies[static_cast<std::size_t>(t)];
+            lat.reserve(200000);
+            soci::connection_pool& mine = *p.pools[static_cast<std::size_t>(t) % p.pools.size()];
+            int x = t;
+            int y = 0;
+            while (!stop.load(std::memory_order_relaxed))
+            {
+                auto const s = clock_type::now();
+                try
+                {
+                    soci::session sql(mine);
+                    sql << "SELECT :x", soci::use(x), soci::into(y);
+                }
+                catch (std::exception const&)
+                {
+                    errors.fetch_add(1);
+                }
+                lat.push_back(static_cast<std::uint32_t>(
+                    std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - s).count()));
+            }
+        });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop.store(true);
+    for (auto& th : pool)
+        th.join();
+    return summarize(latencies, errors.load(), seconds);
 }
 
 std::vector<std::unique_ptr<soci::session>> open(std::string const& backend, std::string const& cs, int n)
@@ -194,8 +257,11 @@ int main(int argc, char** argv)
                         plain_p99.c_str());
         }
 
+        // Plain SOCI two ways: a session (so a connection) per thread, and SOCI's connection_pool of 8 per replica
+        // (the same cap as routing's: past 8 threads per replica, threads wait for each other in both).
         std::printf("\nthreads (each with its own session)\n\n| threads | routing ops/s | routing p99 µs | plain ops/s | "
-                    "plain p99 µs | routing / plain |\n|---:|---:|---:|---:|---:|---:|\n");
+                    "plain p99 µs | routing / plain | plain pool of 8 ops/s | pool p99 µs | routing / plain pool |\n"
+                    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (int t : {1, 2, 4, 8, 16, 32, 64})
         {
             auto routed = open("routing", routing_cs(static_cast<int>(replicas.size()), "threads"), t);
@@ -204,10 +270,15 @@ int main(int argc, char** argv)
             auto plain = open_plain(driver, replicas, t);
             run(plain, t, 0.3);
             result const p = run(plain, t, seconds);
-            std::printf("| %d | %.0f | %.0f | %.0f | %.0f | %.2f |\n", t, r.ops, r.p99_us, p.ops, p.p99_us,
-                        p.ops > 0 ? r.ops / p.ops : 0.0);
-            if (r.errors + p.errors != 0)
-                std::printf("|  | errors: routing %ld, plain %ld | | | | |\n", r.errors, p.errors);
+            plain.clear();
+            plain_pools pooled(driver, replicas, 8);
+            run_pooled(pooled, t, 0.3);
+            result const q = run_pooled(pooled, t, seconds);
+            std::printf("| %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n", t, r.ops, r.p99_us, p.ops,
+                        p.p99_us, p.ops > 0 ? r.ops / p.ops : 0.0, q.ops, q.p99_us, q.ops > 0 ? r.ops / q.ops : 0.0);
+            if (r.errors + p.errors + q.errors != 0)
+                std::printf("|  | errors: routing %ld, plain %ld, plain pool %ld | | | | | | | |\n", r.errors, p.errors,
+                            q.errors);
         }
 
         std::printf("\nreplica entries (4 threads; entries beyond the real replicas point at the same servers)\n\n"
