@@ -474,6 +474,11 @@ private:
     bool wait_for(endpoint_handle& h, causal_position const& required, double& waited);
     /// True while choose() decides for an execution (false: for a prepare, which does not count).
     bool executing_ = false;
+    /// The statement has been placed on a connection before (a placement now is a move), and how long
+    /// place()'s choose() took to get the connection of the placement under way (0 for other placements:
+    /// a fallback, an uncached retry).
+    bool placed_before_ = false;
+    std::chrono::steady_clock::duration lease_time_{};
     /// Causal: the prepare waited this long for a replica (-1: it did not), or its wait ran out; the execution
     /// counts the first and does not wait again after the second.
     double prepare_waited_ = -1;

@@ -469,6 +469,8 @@ void routing_statement_backend::move_to(std::shared_ptr<endpoint_handle> target,
 
 void routing_statement_backend::prepare_inner(bool replay_execution)
 {
+    using steady = std::chrono::steady_clock;
+    auto const start = steady::now();
     inner_.reset(endpoint_->session().get_backend()->make_statement_backend());
     inner_->alloc();
     inner_->prepare(query_, type_);
@@ -476,6 +478,7 @@ void routing_statement_backend::prepare_inner(bool replay_execution)
     // would abort the transaction, where plain SOCI's one-time query would have run.
     if (cacheable_ && !no_cache_ && endpoint_->cache_ && !state_->in_transaction_)
         use_statement_cache();
+    auto const prepared = steady::now();
     for (routing_element* e : elements_)
         e->replay_definition(*inner_);
     if (replay_execution)
@@ -483,6 +486,9 @@ void routing_statement_backend::prepare_inner(bool replay_execution)
         for (routing_element* e : elements_)
             e->replay_execution();
     }
+    endpoint_->pool_->record_placement(placed_before_, lease_time_, prepared - start, steady::now() - prepared);
+    placed_before_ = true;
+    lease_time_ = {};
 }
 
 void routing_statement_backend::use_statement_cache()
@@ -558,10 +564,12 @@ void routing_statement_backend::place(bool replay_execution)
     char const* reason = "";
     executing_ = replay_execution;
     causal_outcome_ = {};
+    auto const start = std::chrono::steady_clock::now();
     std::shared_ptr<endpoint_handle> target = choose(reason);
     reason_ = reason;
     if (!inner_ || target != endpoint_)
     {
+        lease_time_ = std::chrono::steady_clock::now() - start;
         try
         {
             move_to(std::move(target), replay_execution);

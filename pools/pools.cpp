@@ -274,6 +274,13 @@ struct endpoint_pool::impl
     std::atomic<std::uint64_t> causal_wait_timeouts{0};
     std::atomic<std::uint64_t> causal_wait_us{0};
     std::atomic<std::uint64_t> causal_primary{0};
+    std::atomic<std::uint64_t> placements{0};
+    std::atomic<std::uint64_t> moves{0};
+    std::atomic<std::uint64_t> placement_lease_ns{0};
+    std::atomic<std::uint64_t> placement_prepare_ns{0};
+    std::atomic<std::uint64_t> placement_replay_ns{0};
+    std::atomic<std::uint64_t> connections_opened{0};
+    std::atomic<std::uint64_t> connect_ns{0};
     std::uint64_t failures = 0;
     std::uint64_t quarantines = 0;
 
@@ -510,9 +517,14 @@ std::unique_ptr<soci::session> endpoint_pool::impl::connect(endpoint_pool& self)
 {
     try
     {
+        auto const start = clock::now();
         auto sql = detail::open_session(config);
         if (track_gtid)
             mysql_track_last_gtid(*sql);  // refused: commits' positions are read from the primary instead
+        connections_opened.fetch_add(1, std::memory_order_relaxed);
+        connect_ns.fetch_add(static_cast<std::uint64_t>(
+                                 std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count()),
+                             std::memory_order_relaxed);
         std::lock_guard<pool_mutex> lock(mutex);
         connect_failed = false;
         return sql;
@@ -1007,6 +1019,22 @@ bool endpoint_pool::has_replayed(causal_position const& required) const noexcept
     return covers(d.replayed_gtids, required);
 }
 
+void endpoint_pool::record_placement(bool moved, clock::duration lease, clock::duration prepare,
+                                     clock::duration replay) noexcept
+{
+    impl& d = *impl_;
+    auto ns = [](clock::duration t) {
+        return static_cast<std::uint64_t>(std::max<std::int64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(t).count(), 0));
+    };
+    d.placements.fetch_add(1, std::memory_order_relaxed);
+    if (moved)
+        d.moves.fetch_add(1, std::memory_order_relaxed);
+    d.placement_lease_ns.fetch_add(ns(lease), std::memory_order_relaxed);
+    d.placement_prepare_ns.fetch_add(ns(prepare), std::memory_order_relaxed);
+    d.placement_replay_ns.fetch_add(ns(replay), std::memory_order_relaxed);
+}
+
 void endpoint_pool::record_causal_read(bool waited, double seconds) noexcept
 {
     impl& d = *impl_;
@@ -1079,6 +1107,16 @@ soci::routing_endpoint_stats endpoint_pool::stats() const
     s.causal_wait_timeouts = d.causal_wait_timeouts.load(std::memory_order_relaxed);
     s.causal_wait_seconds = static_cast<double>(d.causal_wait_us.load(std::memory_order_relaxed)) / 1e6;
     s.causal_primary = d.causal_primary.load(std::memory_order_relaxed);
+    auto seconds = [](std::atomic<std::uint64_t> const& ns) {
+        return static_cast<double>(ns.load(std::memory_order_relaxed)) / 1e9;
+    };
+    s.placements = d.placements.load(std::memory_order_relaxed);
+    s.moves = d.moves.load(std::memory_order_relaxed);
+    s.placement_lease_seconds = seconds(d.placement_lease_ns);
+    s.placement_prepare_seconds = seconds(d.placement_prepare_ns);
+    s.placement_replay_seconds = seconds(d.placement_replay_ns);
+    s.connections_opened = d.connections_opened.load(std::memory_order_relaxed);
+    s.connect_seconds = seconds(d.connect_ns);
     s.connections_replaced = d.dead_idle.load(std::memory_order_relaxed);
     s.connections_reset = d.resets.load(std::memory_order_relaxed);
 

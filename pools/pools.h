@@ -186,6 +186,11 @@ public:
     void record_replay() noexcept;
     /// The server refused a replayed setting (`message`: redacted); no health failure of the endpoint.
     void record_replay_failure(std::string const& message) noexcept;
+    /// A statement was placed on a connection of this endpoint (`moved`: it had been placed elsewhere before):
+    /// the time to get the connection, to prepare it there, and to replay its bindings.
+    void record_placement(bool moved, std::chrono::steady_clock::duration lease,
+                          std::chrono::steady_clock::duration prepare,
+                          std::chrono::steady_clock::duration replay) noexcept;
 
     soci::routing_endpoint_stats stats() const;
 

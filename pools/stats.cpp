@@ -105,6 +105,13 @@ std::string routing_stats::to_json() const
         j["quarantines"] = e.quarantines;
         j["connections_replaced"] = e.connections_replaced;
         j["connections_reset"] = e.connections_reset;
+        j["connections_opened"] = e.connections_opened;
+        j["connect_seconds"] = e.connect_seconds;
+        j["placements"] = e.placements;
+        j["moves"] = e.moves;
+        j["placement_lease_seconds"] = e.placement_lease_seconds;
+        j["placement_prepare_seconds"] = e.placement_prepare_seconds;
+        j["placement_replay_seconds"] = e.placement_replay_seconds;
         j["last_error"] = e.last_error;
         j["role_changes"] = e.role_changes;
         j["role_note"] = e.role_note;
@@ -189,6 +196,36 @@ std::string routing_stats::to_prometheus() const
            "Reads sent to the primary because no replica had replayed the scope's position.");
     for (auto const& e : endpoints)
         out += fmt::format("soci_routing_causal_primary_total{{{}}} {}\n", labels(e), e.causal_primary);
+
+    family("soci_routing_connections_opened_total", "counter", "New connections opened to the endpoint.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_connections_opened_total{{{}}} {}\n", labels(e), e.connections_opened);
+
+    family("soci_routing_connect_seconds_total", "counter", "Time spent opening connections to the endpoint.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_connect_seconds_total{{{}}} {}\n", labels(e), e.connect_seconds);
+
+    family("soci_routing_placements_total", "counter",
+           "Statements placed on a connection of the endpoint (first placements and moves).");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_placements_total{{{}}} {}\n", labels(e), e.placements);
+
+    family("soci_routing_moves_total", "counter",
+           "Statements moved to the endpoint after they had been placed on another connection.");
+    for (auto const& e : endpoints)
+        out += fmt::format("soci_routing_moves_total{{{}}} {}\n", labels(e), e.moves);
+
+    family("soci_routing_placement_seconds_total", "counter",
+           "Time spent placing statements on the endpoint, by phase (lease, prepare, replay of bindings).");
+    for (auto const& e : endpoints)
+    {
+        out += fmt::format("soci_routing_placement_seconds_total{{{},phase=\"lease\"}} {}\n", labels(e),
+                           e.placement_lease_seconds);
+        out += fmt::format("soci_routing_placement_seconds_total{{{},phase=\"prepare\"}} {}\n", labels(e),
+                           e.placement_prepare_seconds);
+        out += fmt::format("soci_routing_placement_seconds_total{{{},phase=\"replay\"}} {}\n", labels(e),
+                           e.placement_replay_seconds);
+    }
 
     family("soci_routing_fallbacks_total", "counter", "Replica reads retried on the primary.");
     for (auto const& e : endpoints)

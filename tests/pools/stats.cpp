@@ -95,6 +95,10 @@ BOOST_AUTO_TEST_CASE(stats_count_connections_statements_fallbacks_and_failures)
     BOOST_TEST(jq["quarantines"] == 0);
     BOOST_TEST(jq["connections_replaced"] == 0);
     BOOST_TEST(jq["connections_reset"] == 0);
+    BOOST_TEST(jp["connections_opened"] == 2);  // the two leases above, each on a new connection
+    BOOST_TEST(jp["connect_seconds"].get<double>() > 0);
+    BOOST_TEST(jp["placements"] == 0);  // statements are placed by the plugin, not by the pool's own users
+    BOOST_TEST(jp["moves"] == 0);
     BOOST_TEST(jq["settings_replays"] == 0);
     BOOST_TEST(jq["settings_replay_failures"] == 0);
     BOOST_TEST(jq["last_error"] == "canceling statement due to statement timeout");
@@ -111,6 +115,9 @@ BOOST_AUTO_TEST_CASE(stats_count_connections_statements_fallbacks_and_failures)
     BOOST_TEST(has_line(prom, R"(soci_routing_quarantines_total{endpoint="replica-1",role="replica"} 0)"));
     BOOST_TEST(has_line(prom, R"(soci_routing_connections_replaced_total{endpoint="primary",role="primary"} 0)"));
     BOOST_TEST(has_line(prom, R"(soci_routing_connections_reset_total{endpoint="primary",role="primary"} 0)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_connections_opened_total{endpoint="primary",role="primary"} 2)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_moves_total{endpoint="primary",role="primary"} 0)"));
+    BOOST_TEST(has_line(prom, R"(soci_routing_placement_seconds_total{endpoint="primary",role="primary",phase="lease"} 0)"));
     BOOST_TEST(has_line(prom, R"(soci_routing_settings_replays_total{endpoint="replica-1",role="replica"} 0)"));
     BOOST_TEST(has_line(prom, R"(soci_routing_settings_replay_failures_total{endpoint="replica-1",role="replica"} 0)"));
     BOOST_TEST(has_line(prom, R"(soci_routing_up{endpoint="primary",role="primary"} 1)"));
@@ -120,7 +127,10 @@ BOOST_AUTO_TEST_CASE(stats_count_connections_statements_fallbacks_and_failures)
                                "soci_routing_waiting", "soci_routing_fallbacks_total", "soci_routing_failures_total",
                                "soci_routing_quarantines_total", "soci_routing_replication_lag_seconds",
                                "soci_routing_connections_replaced_total", "soci_routing_connections_reset_total",
-                               "soci_routing_settings_replays_total", "soci_routing_settings_replay_failures_total"})
+                               "soci_routing_settings_replays_total", "soci_routing_settings_replay_failures_total",
+                               "soci_routing_connections_opened_total", "soci_routing_connect_seconds_total",
+                               "soci_routing_placements_total", "soci_routing_moves_total",
+                               "soci_routing_placement_seconds_total"})
     {
         BOOST_TEST(count(prom, std::string("# HELP ") + family + " ") == 1u, family);
         BOOST_TEST(count(prom, std::string("# TYPE ") + family + " ") == 1u, family);

@@ -268,6 +268,59 @@ BOOST_AUTO_TEST_CASE(prepared_read_is_rerouted_by_a_write_between_two_executes_a
     BOOST_TEST(srv.is_replica_port(port));
 }
 
+BOOST_AUTO_TEST_CASE(a_statement_moved_between_endpoints_is_counted_where_it_lands_with_its_time)
+{
+    soci::session s(soci::routing, routing_cs("sticky=0"));
+    struct totals
+    {
+        std::uint64_t primary_placements = 0, primary_moves = 0, replica_placements = 0, replica_moves = 0;
+        double primary_prepare = 0, replica_prepare = 0, lease = 0, replay = 0;
+    };
+    auto now = [&] {
+        totals t;
+        for (auto const& e : soci::routing.stats(s).endpoints)
+        {
+            bool const primary = e.role == "primary";
+            (primary ? t.primary_placements : t.replica_placements) += e.placements;
+            (primary ? t.primary_moves : t.replica_moves) += e.moves;
+            (primary ? t.primary_prepare : t.replica_prepare) += e.placement_prepare_seconds;
+            t.lease += e.placement_lease_seconds;
+            t.replay += e.placement_replay_seconds;
+        }
+        return t;
+    };
+    totals const before = now();
+    int port = 0;
+    int x = 7;
+    int y = 0;
+    soci::statement st = (s.prepare << profile().port_query, soci::into(port));
+    st.execute(true);
+    BOOST_TEST(srv.is_replica_port(port));
+    totals const placed = now();
+    BOOST_TEST(placed.replica_placements - before.replica_placements == 1u);
+    BOOST_TEST(placed.replica_moves - before.replica_moves == 0u);
+    {
+        auto guard = soci::routing.use_primary(s);
+        st.execute(true);
+        BOOST_TEST(port == srv.primary_port);
+    }
+    totals const moved = now();
+    BOOST_TEST(moved.primary_placements - placed.primary_placements == 1u);
+    BOOST_TEST(moved.primary_moves - placed.primary_moves == 1u);
+    BOOST_TEST(moved.primary_prepare > placed.primary_prepare);
+    st.execute(true);
+    BOOST_TEST(srv.is_replica_port(port));
+    totals const back = now();
+    BOOST_TEST(back.replica_moves - moved.replica_moves == 1u);
+    BOOST_TEST(back.replica_prepare > moved.replica_prepare);
+    BOOST_TEST(back.lease > before.lease);
+    // A statement with bindings: their replay is timed too.
+    soci::statement with_use = (s.prepare << "SELECT :x", soci::use(x), soci::into(y));
+    with_use.execute(true);
+    BOOST_TEST(y == 7);
+    BOOST_TEST(now().replay > back.replay);
+}
+
 BOOST_AUTO_TEST_CASE(raw_begin_commit_keeps_every_statement_on_the_primary_until_commit)
 {
     scratch_table t(srv, "rawtx");

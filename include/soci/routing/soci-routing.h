@@ -99,6 +99,19 @@ struct SOCI_ROUTING_DECL routing_endpoint_stats
     std::uint64_t causal_wait_timeouts = 0;
     /// consistency = "causal", on the primary: reads sent here because no replica had the scope's position.
     std::uint64_t causal_primary = 0;
+    /// Statements placed on a connection of this endpoint (each statement's first, and each move here from
+    /// another endpoint or connection), and where their time went: getting the connection (a lease: an idle
+    /// connection, or a wait, or a new connection; the session's settings brought to it), preparing the
+    /// statement on it (the driver's prepare, the statement cache), and replaying its bindings.
+    std::uint64_t placements = 0;
+    std::uint64_t moves = 0;  ///< of the placements, statements that had been placed elsewhere before
+    double placement_lease_seconds = 0;
+    double placement_prepare_seconds = 0;
+    double placement_replay_seconds = 0;
+    /// New connections to this endpoint (for a borrower that found no idle one, or to keep `pool.min`; a
+    /// recovery probe's connection is not counted) and the time they took to open.
+    std::uint64_t connections_opened = 0;
+    double connect_seconds = 0;
     std::string last_error;       ///< redacted
     /// Times the role of this endpoint changed (topology = "discover": promoted, demoted, fenced).
     std::uint64_t role_changes = 0;
