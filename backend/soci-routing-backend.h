@@ -516,7 +516,7 @@ private:
     bool has_effect_ = false;      ///< query_ may create or remove session state: effect_ says how
     session_effect_info effect_;
     bool described_ = false;       ///< prepare_for_describe ran the query of the execution under way
-    bool cacheable_ = false;       ///< a PostgreSQL one-time DML query: may use the statement cache
+    bool cacheable_ = false;       ///< a PostgreSQL DML query (one-time or repeatable): may use the statement cache
     bool no_cache_ = false;        ///< a cached statement failed: this statement runs uncached
     bool cached_inner_ = false;    ///< inner_ executes the cached server-side statement cached_->name
     std::shared_ptr<statement_cache_entry> cached_;  ///< the cache entry of query_ on endpoint_, checked out

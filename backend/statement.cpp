@@ -473,11 +473,27 @@ void routing_statement_backend::prepare_inner(bool replay_execution)
     auto const start = steady::now();
     inner_.reset(endpoint_->session().get_backend()->make_statement_backend());
     inner_->alloc();
-    inner_->prepare(query_, type_);
     // Not inside a transaction: a cached plan that went stale there (0A000 after an ALTER TABLE elsewhere)
-    // would abort the transaction, where plain SOCI's one-time query would have run.
-    if (cacheable_ && !no_cache_ && endpoint_->cache_ && !state_->in_transaction_)
+    // would abort the transaction, where plain SOCI's one-time query would have run (and a PREPARE that
+    // fails there aborts it, where SOCI's own would have reported the error with the transaction intact).
+    bool const by_cache = cacheable_ && !no_cache_ && endpoint_->cache_ && !state_->in_transaction_;
+    bool const repeatable = type_ == soci::details::st_repeatable_query;
+    // A repeatable query through the cache: each connection it visits keeps its server-side statement, so that
+    // a statement moving between endpoints (a read-your-writes window, use_primary) pays a PREPARE once per
+    // connection, and no DEALLOCATE when it leaves. It is made as a one-time query (nothing sent) and then
+    // names the cache's statement.
+    inner_->prepare(query_, by_cache && repeatable ? soci::details::st_one_time_query : type_);
+    if (by_cache)
         use_statement_cache();
+    if (by_cache && repeatable && !cached_inner_)
+    {
+        // The cache could not take it (full of statements in use; the server refused the PREPARE, as for a
+        // syntax error or a missing table): prepared as SOCI prepares it, with SOCI's errors.
+        release_cached();
+        inner_.reset(endpoint_->session().get_backend()->make_statement_backend());
+        inner_->alloc();
+        inner_->prepare(query_, type_);
+    }
     auto const prepared = steady::now();
     for (routing_element* e : elements_)
         e->replay_definition(*inner_);
@@ -498,9 +514,11 @@ void routing_statement_backend::use_statement_cache()
         return;
     cached_ = std::move(e);
     ++cached_->users;
-    // A text seen for the first time runs as SOCI runs it; when it comes again, it is prepared.
+    // A text seen for the first time runs as SOCI runs it; when it comes again, it is prepared. A repeatable
+    // query is prepared at once, as SOCI prepares it.
+    bool const first_run = cached_->runs == 0 && type_ != soci::details::st_repeatable_query;
     if (cached_->name.empty()
-        && (cached_->runs == 0 || !endpoint_->cache_->prepare_on_server(endpoint_->session(), *cached_, *inner_)))
+        && (first_run || !endpoint_->cache_->prepare_on_server(endpoint_->session(), *cached_, *inner_)))
         return;
     soci_internals::pg_execute_by_name(*inner_, cached_->name);
     cached_inner_ = true;
@@ -776,7 +794,8 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     has_effect_ = class_.pins_session || class_.kind == statement_kind::session_state || word == "drop"
         || word == "set";
     effect_ = has_effect_ ? session_effect(query_, state_->dialect_, class_) : session_effect_info{};
-    cacheable_ = type_ == soci::details::st_one_time_query && state_->driver_ == driver::postgresql && !procedure_
+    cacheable_ = (type_ == soci::details::st_one_time_query || type_ == soci::details::st_repeatable_query)
+        && state_->driver_ == driver::postgresql && !procedure_
         && !class_.pins_session && !class_.begins_transaction && !class_.ends_transaction
         && class_.why != reason::multi_statement && class_.why != reason::unknown && is_cacheable_text(query_);
     // Prepare where the statement would run now: a PostgreSQL repeatable query is prepared on the server

@@ -87,6 +87,66 @@ BOOST_AUTO_TEST_CASE(repeated_one_time_reads_share_one_server_side_statement, *u
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_prepared_statement_moved_back_to_a_connection_finds_its_server_side_statement_there,
+                     *utf::precondition(pg_only()))
+{
+    // Reads and writes alternate (a read-your-writes window, use_primary): a prepared statement moves between
+    // the primary's connection and a replica's. Each connection keeps its server-side statement, so coming
+    // back costs no PREPARE and leaving costs no DEALLOCATE.
+    servers srv;
+    scratch_table t(srv, "cache_moves");
+    fill(t, 3);
+    soci::session sql(soci::routing, cache_cs(16, "moves"));
+    std::string const q = "select v from " + t.name + " where id = :id";
+    int id = 1;
+    int v = -1;
+    soci::statement st = (sql.prepare << q, soci::use(id), soci::into(v));
+    auto names_on_primary = [&] {
+        auto guard = soci::routing.use_primary(sql);
+        std::string names;
+        sql << "/* uncached */ select coalesce(string_agg(name, ','), '') from pg_prepared_statements "
+               "where strpos(statement, :t) > 0",
+            soci::use(t.name), soci::into(names);
+        return names;
+    };
+    std::string first;
+    for (int round = 0; round != 3; ++round)
+    {
+        {
+            auto guard = soci::routing.use_primary(sql);
+            id = 1;
+            st.execute(true);
+            BOOST_TEST(v == 10);
+            BOOST_TEST(soci::routing.last_endpoint(sql) == "primary");
+        }
+        std::string const names = names_on_primary();
+        BOOST_TEST(!names.empty());
+        if (round == 0)
+            first = names;
+        BOOST_TEST(names == first);  // the same server-side statement, not a new one
+        id = 2;
+        st.execute(true);
+        BOOST_TEST(v == 20);
+        BOOST_TEST(soci::routing.last_endpoint(sql) != "primary");
+    }
+    BOOST_TEST(prepared_count(sql, t.name) == 1);  // the replica's, prepared once
+}
+
+BOOST_AUTO_TEST_CASE(a_prepared_statement_with_an_error_fails_at_prepare_as_in_soci, *utf::precondition(pg_only()))
+{
+    soci::session sql(soci::routing, cache_cs(16, "prepare_error"));
+    int v = 0;
+    auto prepare = [&](std::string const& text) { soci::statement st = (sql.prepare << text, soci::into(v)); };
+    BOOST_CHECK_EXCEPTION(prepare("select v from no_such_table_here where id = 1"), soci::soci_error,
+                          [](soci::soci_error const& e) {
+                              return std::string(e.what()).find("no_such_table_here") != std::string::npos;
+                          });
+    // A syntax error too, and the session goes on.
+    BOOST_CHECK_THROW(prepare("select from where"), soci::soci_error);
+    sql << "select 7", soci::into(v);
+    BOOST_TEST(v == 7);
+}
+
 BOOST_AUTO_TEST_CASE(a_text_run_once_is_not_prepared, *utf::precondition(pg_only()))
 {
     servers srv;
@@ -450,7 +510,7 @@ BOOST_AUTO_TEST_CASE(cached_texts_exchange_every_kind_of_element)
             BOOST_TEST(r.get<int>(1) == 50);
             BOOST_TEST(r.get<std::string>(2) == "s5");
         }
-        // Rowset (a prepared statement: not the cache's, and unaffected).
+        // Rowset (a prepared statement: the cache's too, prepared once on the connection for all three rounds).
         {
             int n = 0;
             soci::rowset<int> rs = (sql.prepare << "select id from " + t.name + " order by id");
@@ -460,7 +520,7 @@ BOOST_AUTO_TEST_CASE(cached_texts_exchange_every_kind_of_element)
         }
     }
     if (is_pg())
-        BOOST_TEST(prepared_count(sql, t.name) == 5);  // insert, select v s, count, vector, row
+        BOOST_TEST(prepared_count(sql, t.name) == 6);  // insert, select v s, count, vector, row, rowset
 }
 
 BOOST_AUTO_TEST_CASE(errors_of_cached_statements_reach_the_application_intact)
