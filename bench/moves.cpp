@@ -12,6 +12,8 @@
 //   moved   one prepared `SELECT :x`, executed alternately under use_primary and not: every execution moves the
 //           statement between the primary's connection and a replica's.
 // Output: a Markdown table; times per statement (plain and routing wall time) and per placement.
+#include "bench-env.h"
+
 #include <soci/routing/soci-routing.h>
 #include <soci/soci.h>
 
@@ -26,15 +28,8 @@
 namespace
 {
 
+using bench::env;
 using clock_type = std::chrono::steady_clock;
-
-std::string env(char const* name)
-{
-    char const* v = std::getenv(name);
-    if (v == nullptr || *v == '\0')
-        throw std::runtime_error(std::string(name) + " is not set: eval \"$(ci/clusters env)\"");
-    return v;
-}
 
 struct totals
 {

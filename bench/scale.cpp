@@ -13,6 +13,8 @@
 //    each, while the server's max_connections allows);
 // 3. replica entries 1, 2, 4, 8 (several pointing at the same standby), 4 threads.
 // Output: Markdown tables, with routing/plain ratios where there is a plain column.
+#include "bench-env.h"
+
 #include <soci/routing/soci-routing.h>
 #include <soci/soci.h>
 
@@ -25,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,15 +37,8 @@
 namespace
 {
 
+using bench::env;
 using clock_type = std::chrono::steady_clock;
-
-std::string env(char const* name)
-{
-    char const* v = std::getenv(name);
-    if (v == nullptr || *v == '\0')
-        throw std::runtime_error(std::string(name) + " is not set: eval \"$(ci/clusters env)\"");
-    return v;
-}
 
 long rss_kb()
 {
@@ -62,9 +58,9 @@ struct result
 
 result summarize(std::vector<std::vector<std::uint32_t>> const& latencies, long errors, double seconds);
 
-/// Runs `SELECT :x` for `seconds` on `threads` threads; thread t uses the sessions i with i % threads == t, in
-/// turn.
-result run(std::vector<std::unique_ptr<soci::session>>& sessions, int threads, double seconds)
+/// Runs `threads` threads for `seconds`; thread t runs the statements that `make_step(t)` returns, one call
+/// each, timed; a statement that throws counts as an error.
+result run_threads(int threads, double seconds, std::function<std::function<void()>(int)> const& make_step)
 {
     std::atomic<bool> stop{false};
     std::vector<std::vector<std::uint32_t>> latencies(static_cast<std::size_t>(threads));
@@ -75,16 +71,13 @@ result run(std::vector<std::unique_ptr<soci::session>>& sessions, int threads, d
         pool.emplace_back([&, t] {
             auto& lat = latencies[static_cast<std::size_t>(t)];
             lat.reserve(200000);
-            std::size_t i = static_cast<std::size_t>(t);
-            int x = t;
-            int y = 0;
+            std::function<void()> const step = make_step(t);
             while (!stop.load(std::memory_order_relaxed))
             {
-                soci::session& sql = *sessions[i];
                 auto const s = clock_type::now();
                 try
                 {
-                    sql << "SELECT :x", soci::use(x), soci::into(y);
+                    step();
                 }
                 catch (std::exception const&)
                 {
@@ -92,9 +85,6 @@ result run(std::vector<std::unique_ptr<soci::session>>& sessions, int threads, d
                 }
                 lat.push_back(static_cast<std::uint32_t>(
                     std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - s).count()));
-                i += static_cast<std::size_t>(threads);
-                if (i >= sessions.size())
-                    i = static_cast<std::size_t>(t);
             }
         });
     }
@@ -103,6 +93,23 @@ result run(std::vector<std::unique_ptr<soci::session>>& sessions, int threads, d
     for (auto& th : pool)
         th.join();
     return summarize(latencies, errors.load(), seconds);
+}
+
+/// Runs `SELECT :x` for `seconds` on `threads` threads; thread t uses the sessions i with i % threads == t, in
+/// turn.
+result run(std::vector<std::unique_ptr<soci::session>>& sessions, int threads, double seconds)
+{
+    return run_threads(threads, seconds, [&](int t) -> std::function<void()> {
+        auto i = std::make_shared<std::size_t>(static_cast<std::size_t>(t));
+        auto xy = std::make_shared<std::pair<int, int>>(t, 0);
+        return [&sessions, threads, t, i, xy] {
+            soci::session& sql = *sessions[*i];
+            *i += static_cast<std::size_t>(threads);
+            if (*i >= sessions.size())
+                *i = static_cast<std::size_t>(t);
+            sql << "SELECT :x", soci::use(xy->first), soci::into(xy->second);
+        };
+    });
 }
 
 result summarize(std::vector<std::vector<std::uint32_t>> const& latencies, long errors, double seconds)
@@ -141,40 +148,14 @@ struct plain_pools
 
 result run_pooled(plain_pools& p, int threads, double seconds)
 {
-    std::atomic<bool> stop{false};
-    std::vector<std::vector<std::uint32_t>> latencies(static_cast<std::size_t>(threads));
-    std::atomic<long> errors{0};
-    std::vector<std::thread> pool;
-    for (int t = 0; t != threads; ++t)
-    {
-        pool.emplace_back([&, t] {
-            auto& lat = latencies[static_cast<std::size_t>(t)];
-            lat.reserve(200000);
-            soci::connection_pool& mine = *p.pools[static_cast<std::size_t>(t) % p.pools.size()];
-            int x = t;
-            int y = 0;
-            while (!stop.load(std::memory_order_relaxed))
-            {
-                auto const s = clock_type::now();
-                try
-                {
-                    soci::session sql(mine);
-                    sql << "SELECT :x", soci::use(x), soci::into(y);
-                }
-                catch (std::exception const&)
-                {
-                    errors.fetch_add(1);
-                }
-                lat.push_back(static_cast<std::uint32_t>(
-                    std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - s).count()));
-            }
-        });
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-    stop.store(true);
-    for (auto& th : pool)
-        th.join();
-    return summarize(latencies, errors.load(), seconds);
+    return run_threads(threads, seconds, [&](int t) -> std::function<void()> {
+        soci::connection_pool& mine = *p.pools[static_cast<std::size_t>(t) % p.pools.size()];
+        auto xy = std::make_shared<std::pair<int, int>>(t, 0);
+        return [&mine, xy] {
+            soci::session sql(mine);
+            sql << "SELECT :x", soci::use(xy->first), soci::into(xy->second);
+        };
+    });
 }
 
 std::vector<std::unique_ptr<soci::session>> open(std::string const& backend, std::string const& cs, int n)
