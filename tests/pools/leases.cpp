@@ -211,6 +211,57 @@ BOOST_AUTO_TEST_CASE(sixteen_threads_share_two_connections_without_deadlock)
     BOOST_TEST(s.waiting == 0);
 }
 
+BOOST_AUTO_TEST_CASE(waiters_whose_time_runs_out_as_they_are_granted_leave_no_connection_behind)
+{
+    // Waits of 0 to 2 ms on one connection handed round as fast as it can go: grants land on waiters just as
+    // their time runs out, and a waiter is woken after the giver has let the pool go. Every grant is either
+    // taken or passed on, no waiter is left in line, and (under the sanitizers) no waiter is woken after it
+    // has gone.
+    auto ep = test_cluster(0).primary;
+    ep.pool.max = 1;
+    routing_options options;
+    endpoint_pool pool(ep, endpoint_role::primary, options);
+    std::atomic<int> served{0};
+    std::atomic<int> timed_out{0};
+    std::atomic<int> holding{0};
+    std::atomic<int> most{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+    {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 400; ++i)
+            {
+                lease l = pool.acquire(milliseconds((t + i) % 3));
+                if (!l)
+                {
+                    ++timed_out;
+                    continue;
+                }
+                ++served;
+                int const now_holding = ++holding;
+                int seen = most.load();
+                while (now_holding > seen && !most.compare_exchange_weak(seen, now_holding))
+                {
+                }
+                std::this_thread::yield();
+                --holding;
+            }
+        });
+    }
+    for (auto& th : threads)
+        th.join();
+    BOOST_TEST(served.load() + timed_out.load() == 8 * 400);
+    BOOST_TEST(served.load() > 0);
+    BOOST_TEST(timed_out.load() > 0);
+    BOOST_TEST(most.load() == 1);
+    auto s = pool.stats();
+    BOOST_TEST(s.connections_in_use == 0);
+    BOOST_TEST(s.waiting == 0);
+    BOOST_TEST(s.connections_open == 1);
+    lease last = pool.acquire(milliseconds(0));  // the one connection is free again, nobody holds a grant
+    BOOST_TEST(static_cast<bool>(last));
+}
+
 BOOST_AUTO_TEST_CASE(exhausted_message_names_the_endpoint_and_the_limit_without_password)
 {
     auto ep = test_cluster(0).primary;
