@@ -3,6 +3,7 @@
 // session's life (session_state in soci-routing-backend.h).
 
 #include "soci-routing-backend.h"
+#include "text-facts.h"
 
 #include <soci/connection-parameters.h>
 
@@ -45,6 +46,7 @@ session_state::session_state(cluster_config const& config)
         primary_functions_.emplace_back(f);
     classify_options_.primary_functions = primary_functions_.empty() ? nullptr : primary_functions_.data();
     classify_options_.primary_function_count = primary_functions_.size();
+    classify_key_ = primary_functions_.empty() ? 0 : new_options_key();
 }
 
 session_state::~session_state()

@@ -250,6 +250,7 @@ struct session_state
     dialect dialect_;
     std::vector<std::string_view> primary_functions_;  ///< views into cluster_->config()
     classify_options classify_options_;
+    std::uint64_t classify_key_ = 0;  ///< names classify_options_ in facts_of()'s cache (0: the default options)
     std::chrono::steady_clock::duration sticky_;
     bool fallback_;
     bool causal_;  ///< consistency = "causal"

@@ -2,6 +2,7 @@
 // inner statement of the chosen endpoint's driver, re-prepared (bindings replayed) when the target changes.
 
 #include "soci-routing-backend.h"
+#include "text-facts.h"
 
 #include "soci-internals.h"
 
@@ -22,19 +23,12 @@ using soci::details::statement_backend;
 /// The first word of `sql`, lower case (at most 10 letters); empty when the text starts otherwise (a comment).
 std::string first_word(std::string const& sql)
 {
-    std::size_t i = 0;
-    while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i])))
-        ++i;
-    std::string w;
-    while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i])) && w.size() < 10)
-        w += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i++])));
-    return w;
+    return first_word_of(sql).data();
 }
 
 /// Data statements, which PostgreSQL prepares and plans: the ones worth a server-side prepared statement.
-bool is_cacheable_text(std::string const& sql)
+bool is_cacheable_text(std::string_view w)
 {
-    std::string const w = first_word(sql);
     return w == "select" || w == "insert" || w == "update" || w == "delete" || w == "with" || w == "values"
         || w == "table";
 }
@@ -769,7 +763,8 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
 {
     query_ = query;
     type_ = type;
-    class_ = classify(query_, state_->dialect_, state_->classify_options_);
+    text_facts const facts = facts_of(query_, state_->dialect_, state_->classify_options_, state_->classify_key_);
+    class_ = facts.c;
     prepared_ = true;
     fallback_counted_ = false;
     failed_replicas_ = 0;
@@ -780,7 +775,7 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     dirt_ = dirt_of(class_, procedure_, query_);
     // What a session-state statement does (a setting to replay, state that pins or unpins), and what may
     // remove pinned state though it is no session-state statement itself (DROP TABLE of a temporary table).
-    std::string const word = first_word(query_);
+    std::string_view const word = facts.first_word();
     read_only_begin_ = false;
     set_read_only_ = false;
     if (word == "set")
@@ -797,7 +792,7 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     cacheable_ = (type_ == soci::details::st_one_time_query || type_ == soci::details::st_repeatable_query)
         && state_->driver_ == driver::postgresql && !procedure_
         && !class_.pins_session && !class_.begins_transaction && !class_.ends_transaction
-        && class_.why != reason::multi_statement && class_.why != reason::unknown && is_cacheable_text(query_);
+        && class_.why != reason::multi_statement && class_.why != reason::unknown && is_cacheable_text(word);
     // Prepare where the statement would run now: a PostgreSQL repeatable query is prepared on the server
     // here, and its errors (syntax, missing table) belong to prepare.
     place(false);
