@@ -16,6 +16,21 @@
 
 using namespace pools_test;
 
+namespace
+{
+
+// One more thread holds a connection: `most` keeps the highest count seen.
+void count_holder(std::atomic<int>& holding, std::atomic<int>& most)
+{
+    int const now_holding = ++holding;
+    int seen = most.load();
+    while (now_holding > seen && !most.compare_exchange_weak(seen, now_holding))
+    {
+    }
+}
+
+} // namespace
+
 BOOST_AUTO_TEST_SUITE(pools_leases)
 
 BOOST_AUTO_TEST_CASE(lease_gives_its_connection_back_for_reuse)
@@ -185,11 +200,7 @@ BOOST_AUTO_TEST_CASE(sixteen_threads_share_two_connections_without_deadlock)
                         ++early;
                     continue;
                 }
-                int const now_holding = ++holding;
-                int seen = most.load();
-                while (now_holding > seen && !most.compare_exchange_weak(seen, now_holding))
-                {
-                }
+                count_holder(holding, most);
                 int one = 0;
                 l.session() << query, soci::into(one);
                 if (one == 1)
@@ -238,11 +249,7 @@ BOOST_AUTO_TEST_CASE(waiters_whose_time_runs_out_as_they_are_granted_leave_no_co
                     continue;
                 }
                 ++served;
-                int const now_holding = ++holding;
-                int seen = most.load();
-                while (now_holding > seen && !most.compare_exchange_weak(seen, now_holding))
-                {
-                }
+                count_holder(holding, most);
                 std::this_thread::yield();
                 --holding;
             }
