@@ -16,6 +16,8 @@
 #include "session-effect.h"
 #include "transaction-mode.h"
 
+#include <boost/container/small_vector.hpp>
+
 #include <soci/routing/soci-routing.h>
 #include <soci/soci-backend.h>
 #include <soci/soci.h>
@@ -527,7 +529,8 @@ private:
     std::uint64_t failed_replicas_ = 0;
     std::shared_ptr<endpoint_handle> endpoint_;
     std::unique_ptr<soci::details::statement_backend> inner_;
-    std::vector<routing_element*> elements_;  ///< in definition order
+    /// In definition order. A statement has a few (its intos and uses): held inline, no allocation per statement.
+    boost::container::small_vector<routing_element*, 4> elements_;
 };
 
 /// Cleans up and destroys an element proxy's inner element. Never throws: its connection may be broken, and the

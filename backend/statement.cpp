@@ -118,9 +118,6 @@ void routing_statement_backend::drop_inner() noexcept
 
 void routing_statement_backend::attach(routing_element* e)
 {
-    // Most statements have a few elements: room for them at once rather than growing 1, 2, 4.
-    if (elements_.capacity() == 0)
-        elements_.reserve(4);
     elements_.push_back(e);
 }
 
