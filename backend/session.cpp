@@ -46,7 +46,8 @@ session_state::session_state(cluster_config const& config)
         primary_functions_.emplace_back(f);
     classify_options_.primary_functions = primary_functions_.empty() ? nullptr : primary_functions_.data();
     classify_options_.primary_function_count = primary_functions_.size();
-    classify_key_ = primary_functions_.empty() ? 0 : new_options_key();
+    // Every session of the configuration has the same options: they share the cached texts.
+    classify_key_ = primary_functions_.empty() ? 0 : cluster_->serial();
 }
 
 session_state::~session_state()

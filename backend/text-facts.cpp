@@ -1,6 +1,5 @@
 #include "text-facts.h"
 
-#include <atomic>
 #include <functional>
 #include <string>
 
@@ -55,12 +54,6 @@ std::array<char, 11> first_word_of(std::string_view sql) noexcept
             break;
     }
     return w;
-}
-
-std::uint64_t new_options_key() noexcept
-{
-    static std::atomic<std::uint64_t> last{0};
-    return last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 text_facts facts_of(std::string_view sql, dialect d, classify_options const& options, std::uint64_t options_key)

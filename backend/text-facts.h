@@ -29,11 +29,9 @@ struct text_facts
 
 /// The facts of `sql`, from this thread's cache when it classified the same text with the same dialect and
 /// options last. `options_key` names the options: 0 for the default ones (no extra function), otherwise a
-/// number no other options ever get (new_options_key()).
+/// number that no other options get in this process (a session passes its cluster's serial(): the options
+/// come from the cluster's configuration, which never changes).
 text_facts facts_of(std::string_view sql, dialect d, classify_options const& options, std::uint64_t options_key);
-
-/// A key for classifier options other than the default: never given out twice in a process.
-std::uint64_t new_options_key() noexcept;
 
 /// The first word of `sql`, lower case (at most 10 ASCII letters); empty when the text starts otherwise.
 std::array<char, 11> first_word_of(std::string_view sql) noexcept;

@@ -1212,7 +1212,14 @@ struct cluster::impl
 {
     explicit impl(cluster_config c) : config(std::move(c)) {}
 
+    static std::uint64_t next_serial() noexcept
+    {
+        static std::atomic<std::uint64_t> last{0};
+        return last.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+
     cluster_config const config;
+    std::uint64_t const serial = next_serial();
     socket_watchdog watchdog;  // before the pools: destroyed after them
     std::unique_ptr<endpoint_pool> primary;  // the configured primary
     std::vector<std::unique_ptr<endpoint_pool>> replicas;
@@ -1372,6 +1379,7 @@ cluster::~cluster()
 }
 
 cluster_config const& cluster::config() const noexcept { return impl_->config; }
+std::uint64_t cluster::serial() const noexcept { return impl_->serial; }
 endpoint_pool& cluster::primary() noexcept
 {
     endpoint_pool* w = impl_->writable.load();

@@ -254,6 +254,10 @@ public:
     cluster& operator=(cluster const&) = delete;
 
     cluster_config const& config() const noexcept;
+    /// A number no other cluster of this process has had or will have (1, 2, ...). A cluster's configuration
+    /// never changes, so the number names it: caches keyed by configuration (the classifier options in
+    /// backend's text cache) use it, and every session of the configuration shares their entries.
+    std::uint64_t serial() const noexcept;
     /// The node writes go to (writable()), or the configured primary while none is known.
     endpoint_pool& primary() noexcept;
     endpoint_pool const& primary() const noexcept;

@@ -604,12 +604,21 @@ BOOST_AUTO_TEST_CASE(registry_shares_one_cluster_per_configuration)
     other.routing.sticky = 1.5;
     auto c = cluster::obtain(other);
     BOOST_TEST(c.get() != a.get());
+    // The serial names the configuration for caches keyed by it (the backend's text cache): shared by the
+    // sessions of one configuration, never given to another, never reused once its cluster is gone (a new
+    // cluster may well get the old one's address).
+    BOOST_TEST(a->serial() != 0u);
+    BOOST_TEST(b->serial() == a->serial());
+    BOOST_TEST(c->serial() != a->serial());
+    std::uint64_t const first = a->serial();
     std::weak_ptr<cluster> gone = a;
     a.reset();
     b.reset();
     BOOST_TEST(gone.expired());  // the registry does not keep a cluster alive
     auto d = cluster::obtain(config);
     BOOST_TEST(d.get() != nullptr);
+    BOOST_TEST(d->serial() != first);
+    BOOST_TEST(d->serial() != c->serial());
 }
 
 BOOST_AUTO_TEST_CASE(registry_gives_concurrent_openers_one_cluster)

@@ -82,9 +82,7 @@ BOOST_AUTO_TEST_CASE(the_same_text_under_other_options_or_dialect_is_classified_
     classify_options with_bump;
     with_bump.primary_functions = bump;
     with_bump.primary_function_count = 1;
-    std::uint64_t const key = new_options_key();
-    BOOST_TEST(key != 0);
-    BOOST_TEST(new_options_key() != key);
+    std::uint64_t const key = 1;  // a cluster's serial
     std::string const text = "SELECT bump()";
     for (int round = 0; round < 2; ++round)
     {
