@@ -482,6 +482,9 @@ private:
     /// a fallback, an uncached retry).
     bool placed_before_ = false;
     std::chrono::steady_clock::duration lease_time_{};
+    /// When place() had the connection, if nothing came between that and prepare_inner() (the statement had no
+    /// inner statement to drop): prepare_inner() starts its clock there instead of reading it again.
+    std::chrono::steady_clock::time_point leased_at_{};
     /// Causal: the prepare waited this long for a replica (-1: it did not), or its wait ran out; the execution
     /// counts the first and does not wait again after the second.
     double prepare_waited_ = -1;

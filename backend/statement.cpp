@@ -461,7 +461,8 @@ void routing_statement_backend::move_to(std::shared_ptr<endpoint_handle> target,
 void routing_statement_backend::prepare_inner(bool replay_execution)
 {
     using steady = std::chrono::steady_clock;
-    auto const start = steady::now();
+    auto const start = leased_at_ != steady::time_point{} ? leased_at_ : steady::now();
+    leased_at_ = {};
     inner_.reset(endpoint_->session().get_backend()->make_statement_backend());
     inner_->alloc();
     // Not inside a transaction: a cached plan that went stale there (0A000 after an ALTER TABLE elsewhere)
@@ -493,7 +494,11 @@ void routing_statement_backend::prepare_inner(bool replay_execution)
         for (routing_element* e : elements_)
             e->replay_execution();
     }
-    endpoint_->pool_->record_placement(placed_before_, lease_time_, prepared - start, steady::now() - prepared);
+    // A replay is timed on a moved statement. A first placement defines its elements as plain SOCI does (the
+    // same calls, nothing to replay): not timed, one clock read fewer per one-time statement.
+    bool const replayed = placed_before_ || replay_execution;
+    endpoint_->pool_->record_placement(placed_before_, lease_time_, prepared - start,
+                                       replayed ? steady::now() - prepared : steady::duration{});
     placed_before_ = true;
     lease_time_ = {};
 }
@@ -578,13 +583,17 @@ void routing_statement_backend::place(bool replay_execution)
     reason_ = reason;
     if (!inner_ || target != endpoint_)
     {
-        lease_time_ = std::chrono::steady_clock::now() - start;
+        auto const leased = std::chrono::steady_clock::now();
+        lease_time_ = leased - start;
+        if (!inner_)
+            leased_at_ = leased;  // nothing to drop first: the prepare starts now
         try
         {
             move_to(std::move(target), replay_execution);
         }
         catch (std::exception const& e)
         {
+            leased_at_ = {};
             recover_or_rethrow(e, replay_execution);
         }
     }

@@ -189,6 +189,9 @@ struct endpoint_pool::impl
     std::atomic<endpoint_role> role;
     routing_options const routing;
     socket_watchdog* const watchdog;
+    /// `pool.wait_timeout` and `pool.idle_check`, converted once (acquire() reads them at every borrow).
+    std::chrono::milliseconds const wait_timeout = to_ms(config.pool.wait_timeout);
+    std::chrono::milliseconds const idle_check = to_ms(config.pool.idle_check);
     /// MariaDB in causal mode: every connection reports the GTIDs it commits (session state tracking).
     bool const track_gtid = config.drv == driver::mysql && routing.consistency == consistency_mode::causal;
 
@@ -612,15 +615,23 @@ std::unique_ptr<soci::session> endpoint_pool::impl::connect(endpoint_pool& self)
 
 lease endpoint_pool::acquire(void const* affinity)
 {
-    return acquire(to_ms(impl_->config.pool.wait_timeout), affinity);
+    return acquire(impl_->wait_timeout, affinity);
 }
 
 lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinity)
 {
     impl& d = *impl_;
-    auto const deadline = clock::now() + wait;
     int const max = d.max_open();
-    auto const idle_check = to_ms(d.config.pool.idle_check);
+    // The clock is read only when needed: by the idle check of the connection picked, or by the first wait.
+    // The first read comes before anything that blocks, so the wait is counted from the call; the usual borrow
+    // (an idle connection, no wait) reads it once.
+    clock::time_point started{};
+    auto const since_call = [&started] {
+        if (started == clock::time_point{})
+            started = clock::now();
+        return started;
+    };
+    auto const now = [&started, &since_call] { return started == clock::time_point{} ? since_call() : clock::now(); };
     impl::wake_list wakes;  // delivered once the lock below is released (declared first: destroyed last)
     std::unique_lock<pool_mutex> lock(d.mutex);
     // Granted a connection or a slot (a waiter's turn came), or kept the turn of a connection found dead.
@@ -629,7 +640,7 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
     {
         if (!turn && (d.spare_locked() <= 0 || !d.waiters.empty()))
         {
-            if (!d.wait_for_grant(lock, deadline, wakes))
+            if (!d.wait_for_grant(lock, since_call() + wait, wakes))
                 return lease();
             turn = true;
             continue;
@@ -665,7 +676,7 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
             pick = d.idle.end() - 1;
         if (pick != d.idle.end())
         {
-            bool const check = clock::now() - pick->since >= idle_check || pick->since <= d.suspect_before;
+            bool const check = now() - pick->since >= d.idle_check || pick->since <= d.suspect_before;
             // Settings kept for the borrower who gave it back: theirs again as they are, anyone else's after
             // a reset.
             bool const own = affinity != nullptr && pick->affinity == affinity;
@@ -748,7 +759,7 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
 
 std::string endpoint_pool::exhausted_message() const
 {
-    return exhausted_message(to_ms(impl_->config.pool.wait_timeout));
+    return exhausted_message(impl_->wait_timeout);
 }
 
 std::string endpoint_pool::exhausted_message(std::chrono::milliseconds waited) const
@@ -1091,7 +1102,8 @@ void endpoint_pool::record_placement(bool moved, clock::duration lease, clock::d
         d.moves.fetch_add(1, std::memory_order_relaxed);
     d.placement_lease_ns.fetch_add(ns(lease), std::memory_order_relaxed);
     d.placement_prepare_ns.fetch_add(ns(prepare), std::memory_order_relaxed);
-    d.placement_replay_ns.fetch_add(ns(replay), std::memory_order_relaxed);
+    if (replay.count() > 0)  // a first placement replays nothing (and is not timed)
+        d.placement_replay_ns.fetch_add(ns(replay), std::memory_order_relaxed);
 }
 
 void endpoint_pool::record_causal_read(bool waited, double seconds) noexcept
