@@ -87,6 +87,18 @@ std::chrono::milliseconds to_ms(double seconds)
     return std::chrono::milliseconds(static_cast<long long>(std::llround(seconds * 1000.0)));
 }
 
+/// Per-endpoint statement counters are kept in this many shards (endpoint_pool::impl::counters).
+constexpr std::size_t counter_shards = 16;
+
+/// This thread's shard: threads take them in turn as they first count, so that up to counter_shards threads
+/// each have one of their own.
+std::size_t shard_of_this_thread() noexcept
+{
+    static std::atomic<std::size_t> next{0};
+    thread_local std::size_t const mine = next.fetch_add(1, std::memory_order_relaxed) % counter_shards;
+    return mine;
+}
+
 double jitter_factor()
 {
     // Spreads the retries of many processes that lost a replica at the same moment.
@@ -299,26 +311,54 @@ struct endpoint_pool::impl
     std::uint64_t role_changes = 0;
     std::string last_error;
 
-    alignas(64) std::atomic<std::uint64_t> statements{0};
-    std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
-    std::atomic<std::uint64_t> fallbacks{0};
-    std::atomic<std::uint64_t> replays{0};
-    std::atomic<std::uint64_t> replay_failures{0};
+    // What statements count as they run, from every thread that uses the endpoint: each thread adds to a
+    // shard of its own (shard_of_this_thread()), on cache lines no other shard shares, so that threads running
+    // statements on the same endpoint do not pass those lines back and forth at every statement. stats() sums
+    // the shards. Shards may be shared by threads (more threads than shards): still exact, only slower.
+    struct counters
+    {
+        std::atomic<std::uint64_t> statements{0};
+        std::array<std::atomic<std::uint64_t>, reason_count> by_reason{};
+        std::atomic<std::uint64_t> fallbacks{0};
+        std::atomic<std::uint64_t> replays{0};
+        std::atomic<std::uint64_t> replay_failures{0};
+        std::atomic<std::uint64_t> causal_reads{0};
+        std::atomic<std::uint64_t> causal_waits{0};
+        std::atomic<std::uint64_t> causal_wait_timeouts{0};
+        std::atomic<std::uint64_t> causal_wait_us{0};
+        std::atomic<std::uint64_t> causal_primary{0};
+        std::atomic<std::uint64_t> placements{0};
+        std::atomic<std::uint64_t> moves{0};
+        std::atomic<std::uint64_t> placement_lease_ns{0};
+        std::atomic<std::uint64_t> placement_prepare_ns{0};
+        std::atomic<std::uint64_t> placement_replay_ns{0};
+    };
+    struct alignas(64) counter_shard : counters
+    {
+    };
+    std::array<counter_shard, counter_shards> shards;
+    counters& count() noexcept { return shards[shard_of_this_thread()]; }
+    /// The sum over the shards of one counter.
+    std::uint64_t total(std::atomic<std::uint64_t> counters::*which) const noexcept
+    {
+        std::uint64_t n = 0;
+        for (counter_shard const& c : shards)
+            n += (c.*which).load(std::memory_order_relaxed);
+        return n;
+    }
+    std::uint64_t total_by_reason(std::size_t i) const noexcept
+    {
+        std::uint64_t n = 0;
+        for (counter_shard const& c : shards)
+            n += c.by_reason[i].load(std::memory_order_relaxed);
+        return n;
+    }
+
     // Causal consistency: what this replica is known to have replayed (PostgreSQL: the LSN, lock-free;
-    // MariaDB: GTIDs under causal_mutex), and the counters.
-    std::atomic<std::uint64_t> replayed_lsn{0};
+    // MariaDB: GTIDs under causal_mutex).
+    alignas(64) std::atomic<std::uint64_t> replayed_lsn{0};
     mutable std::mutex causal_mutex;
     causal_position replayed_gtids;
-    std::atomic<std::uint64_t> causal_reads{0};
-    std::atomic<std::uint64_t> causal_waits{0};
-    std::atomic<std::uint64_t> causal_wait_timeouts{0};
-    std::atomic<std::uint64_t> causal_wait_us{0};
-    std::atomic<std::uint64_t> causal_primary{0};
-    std::atomic<std::uint64_t> placements{0};
-    std::atomic<std::uint64_t> moves{0};
-    std::atomic<std::uint64_t> placement_lease_ns{0};
-    std::atomic<std::uint64_t> placement_prepare_ns{0};
-    std::atomic<std::uint64_t> placement_replay_ns{0};
     std::atomic<std::uint64_t> connections_opened{0};
     std::atomic<std::uint64_t> connect_ns{0};
     std::uint64_t failures = 0;
@@ -1043,15 +1083,16 @@ void endpoint_pool::recover() noexcept
 
 void endpoint_pool::record_routed(reason why) noexcept
 {
-    impl_->statements.fetch_add(1, std::memory_order_relaxed);
+    impl::counters& c = impl_->count();
+    c.statements.fetch_add(1, std::memory_order_relaxed);
     auto const i = static_cast<std::size_t>(why);
     if (i < reason_count)
-        impl_->by_reason[i].fetch_add(1, std::memory_order_relaxed);
+        c.by_reason[i].fetch_add(1, std::memory_order_relaxed);
 }
 
 void endpoint_pool::record_fallback() noexcept
 {
-    impl_->fallbacks.fetch_add(1, std::memory_order_relaxed);
+    impl_->count().fallbacks.fetch_add(1, std::memory_order_relaxed);
 }
 
 void endpoint_pool::note_replayed(causal_position const& p) noexcept
@@ -1097,47 +1138,50 @@ void endpoint_pool::record_placement(bool moved, clock::duration lease, clock::d
         return static_cast<std::uint64_t>(std::max<std::int64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(t).count(), 0));
     };
-    d.placements.fetch_add(1, std::memory_order_relaxed);
+    impl::counters& c = d.count();
+    c.placements.fetch_add(1, std::memory_order_relaxed);
     if (moved)
-        d.moves.fetch_add(1, std::memory_order_relaxed);
-    d.placement_lease_ns.fetch_add(ns(lease), std::memory_order_relaxed);
-    d.placement_prepare_ns.fetch_add(ns(prepare), std::memory_order_relaxed);
+        c.moves.fetch_add(1, std::memory_order_relaxed);
+    c.placement_lease_ns.fetch_add(ns(lease), std::memory_order_relaxed);
+    c.placement_prepare_ns.fetch_add(ns(prepare), std::memory_order_relaxed);
     if (replay.count() > 0)  // a first placement replays nothing (and is not timed)
-        d.placement_replay_ns.fetch_add(ns(replay), std::memory_order_relaxed);
+        c.placement_replay_ns.fetch_add(ns(replay), std::memory_order_relaxed);
 }
 
 void endpoint_pool::record_causal_read(bool waited, double seconds) noexcept
 {
     impl& d = *impl_;
-    d.causal_reads.fetch_add(1, std::memory_order_relaxed);
+    impl::counters& c = d.count();
+    c.causal_reads.fetch_add(1, std::memory_order_relaxed);
     if (waited)
     {
-        d.causal_waits.fetch_add(1, std::memory_order_relaxed);
-        d.causal_wait_us.fetch_add(static_cast<std::uint64_t>(std::max(seconds, 0.0) * 1e6), std::memory_order_relaxed);
+        c.causal_waits.fetch_add(1, std::memory_order_relaxed);
+        c.causal_wait_us.fetch_add(static_cast<std::uint64_t>(std::max(seconds, 0.0) * 1e6), std::memory_order_relaxed);
     }
 }
 
 void endpoint_pool::record_causal_timeout(double seconds) noexcept
 {
     impl& d = *impl_;
-    d.causal_waits.fetch_add(1, std::memory_order_relaxed);
-    d.causal_wait_timeouts.fetch_add(1, std::memory_order_relaxed);
-    d.causal_wait_us.fetch_add(static_cast<std::uint64_t>(std::max(seconds, 0.0) * 1e6), std::memory_order_relaxed);
+    impl::counters& c = d.count();
+    c.causal_waits.fetch_add(1, std::memory_order_relaxed);
+    c.causal_wait_timeouts.fetch_add(1, std::memory_order_relaxed);
+    c.causal_wait_us.fetch_add(static_cast<std::uint64_t>(std::max(seconds, 0.0) * 1e6), std::memory_order_relaxed);
 }
 
 void endpoint_pool::record_causal_primary() noexcept
 {
-    impl_->causal_primary.fetch_add(1, std::memory_order_relaxed);
+    impl_->count().causal_primary.fetch_add(1, std::memory_order_relaxed);
 }
 
 void endpoint_pool::record_replay() noexcept
 {
-    impl_->replays.fetch_add(1, std::memory_order_relaxed);
+    impl_->count().replays.fetch_add(1, std::memory_order_relaxed);
 }
 
 void endpoint_pool::record_replay_failure(std::string const& message) noexcept
 {
-    impl_->replay_failures.fetch_add(1, std::memory_order_relaxed);
+    impl_->count().replay_failures.fetch_add(1, std::memory_order_relaxed);
     try
     {
         std::lock_guard<pool_mutex> lock(impl_->mutex);
@@ -1163,29 +1207,30 @@ soci::routing_endpoint_stats endpoint_pool::stats() const
     s.name = d.config.name;
     s.role = d.role == endpoint_role::primary ? "primary" : "replica";
     s.address = d.config.address();
-    s.statements = d.statements.load(std::memory_order_relaxed);
+    using c = impl::counters;
+    s.statements = d.total(&c::statements);
     for (std::size_t i = 0; i < reason_count; ++i)
     {
-        auto const n = d.by_reason[i].load(std::memory_order_relaxed);
+        auto const n = d.total_by_reason(i);
         if (n != 0)
             s.by_reason[to_string(static_cast<reason>(i))] = n;
     }
-    s.fallbacks = d.fallbacks.load(std::memory_order_relaxed);
-    s.settings_replays = d.replays.load(std::memory_order_relaxed);
-    s.settings_replay_failures = d.replay_failures.load(std::memory_order_relaxed);
-    s.causal_reads = d.causal_reads.load(std::memory_order_relaxed);
-    s.causal_waits = d.causal_waits.load(std::memory_order_relaxed);
-    s.causal_wait_timeouts = d.causal_wait_timeouts.load(std::memory_order_relaxed);
-    s.causal_wait_seconds = static_cast<double>(d.causal_wait_us.load(std::memory_order_relaxed)) / 1e6;
-    s.causal_primary = d.causal_primary.load(std::memory_order_relaxed);
+    s.fallbacks = d.total(&c::fallbacks);
+    s.settings_replays = d.total(&c::replays);
+    s.settings_replay_failures = d.total(&c::replay_failures);
+    s.causal_reads = d.total(&c::causal_reads);
+    s.causal_waits = d.total(&c::causal_waits);
+    s.causal_wait_timeouts = d.total(&c::causal_wait_timeouts);
+    s.causal_wait_seconds = static_cast<double>(d.total(&c::causal_wait_us)) / 1e6;
+    s.causal_primary = d.total(&c::causal_primary);
     auto seconds = [](std::atomic<std::uint64_t> const& ns) {
         return static_cast<double>(ns.load(std::memory_order_relaxed)) / 1e9;
     };
-    s.placements = d.placements.load(std::memory_order_relaxed);
-    s.moves = d.moves.load(std::memory_order_relaxed);
-    s.placement_lease_seconds = seconds(d.placement_lease_ns);
-    s.placement_prepare_seconds = seconds(d.placement_prepare_ns);
-    s.placement_replay_seconds = seconds(d.placement_replay_ns);
+    s.placements = d.total(&c::placements);
+    s.moves = d.total(&c::moves);
+    s.placement_lease_seconds = static_cast<double>(d.total(&c::placement_lease_ns)) / 1e9;
+    s.placement_prepare_seconds = static_cast<double>(d.total(&c::placement_prepare_ns)) / 1e9;
+    s.placement_replay_seconds = static_cast<double>(d.total(&c::placement_replay_ns)) / 1e9;
     s.connections_opened = d.connections_opened.load(std::memory_order_relaxed);
     s.connect_seconds = seconds(d.connect_ns);
     s.connections_replaced = d.dead_idle.load(std::memory_order_relaxed);

@@ -6,6 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <thread>
+#include <vector>
+
 using namespace pools_test;
 
 namespace
@@ -137,6 +141,47 @@ BOOST_AUTO_TEST_CASE(stats_count_connections_statements_fallbacks_and_failures)
     }
     BOOST_TEST(has_line(prom, "# TYPE soci_routing_statements_total counter"));
     BOOST_TEST(has_line(prom, "# TYPE soci_routing_connections gauge"));
+}
+
+BOOST_AUTO_TEST_CASE(counts_from_many_threads_add_up_exactly)
+{
+    // Each thread counts into a shard of its own; more threads than shards share them. Either way, stats() adds
+    // up every count made, of every counter.
+    auto config = test_cluster(1);
+    cluster c(config);
+    endpoint_pool& r = c.replica(0);
+    int const threads = 40;
+    int const each = 500;
+    std::vector<std::thread> running;
+    for (int t = 0; t < threads; ++t)
+    {
+        running.emplace_back([&] {
+            for (int i = 0; i < each; ++i)
+            {
+                r.record_routed(i % 2 == 0 ? reason::select : reason::locking_read);
+                r.record_placement(i % 4 == 0, std::chrono::microseconds(1), std::chrono::microseconds(2),
+                                   std::chrono::microseconds(i % 4 == 0 ? 3 : 0));
+                r.record_causal_read(i % 5 == 0, 0.000001);
+                r.record_fallback();
+            }
+        });
+    }
+    for (auto& t : running)
+        t.join();
+    auto const s = c.stats().endpoints.at(1);
+    std::uint64_t const n = std::uint64_t(threads) * each;
+    BOOST_TEST(s.statements == n);
+    BOOST_TEST(s.by_reason.at("select") == n / 2);
+    BOOST_TEST(s.by_reason.at("locking_read") == n / 2);
+    BOOST_TEST(s.fallbacks == n);
+    BOOST_TEST(s.placements == n);
+    BOOST_TEST(s.moves == n / 4);
+    BOOST_TEST(s.placement_lease_seconds == static_cast<double>(n) * 1e-6, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(s.placement_prepare_seconds == static_cast<double>(n) * 2e-6, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(s.placement_replay_seconds == static_cast<double>(n / 4) * 3e-6, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(s.causal_reads == n);
+    BOOST_TEST(s.causal_waits == n / 5);
+    BOOST_TEST(c.stats().endpoints.at(0).statements == 0u);  // the primary's counters are its own
 }
 
 BOOST_AUTO_TEST_CASE(quarantined_endpoint_is_down_in_prometheus_with_its_window)
