@@ -663,8 +663,9 @@ lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinit
     impl& d = *impl_;
     int const max = d.max_open();
     // The clock is read only when needed: by the idle check of the connection picked, or by the first wait.
-    // The first read comes before anything that blocks, so the wait is counted from the call; the usual borrow
-    // (an idle connection, no wait) reads it once.
+    // The first read comes before any wait for a connection, a round trip or a connect (only the pool's lock,
+    // held for microseconds, may come before it), so the wait is counted from about the call; the usual
+    // borrow (an idle connection, no wait) reads it once.
     clock::time_point started{};
     auto const since_call = [&started] {
         if (started == clock::time_point{})
