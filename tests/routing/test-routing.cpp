@@ -89,6 +89,32 @@ struct type_conversion<person>
 };
 } // namespace soci
 
+/// A value whose conversion for a use element writes a row through a session first: application code that
+/// runs between a one-time statement's prepare and its execution (SOCI converts use elements at execute).
+struct writes_when_used
+{
+    soci::session* sql = nullptr;
+    std::string table;
+    int value = 1;
+};
+
+namespace soci
+{
+template <>
+struct type_conversion<writes_when_used>
+{
+    typedef int base_type;
+    static void from_base(int, indicator, writes_when_used&) {}
+    static void to_base(writes_when_used const& w, int& v, indicator& ind)
+    {
+        if (w.sql != nullptr)
+            insert_row(*w.sql, w.table, 1, 0);
+        v = w.value;
+        ind = i_ok;
+    }
+};
+} // namespace soci
+
 // insert_row() needs the primary's port on MySQL; defined after the fixture type below.
 struct routing_fixture
 {
@@ -265,6 +291,31 @@ BOOST_AUTO_TEST_CASE(prepared_read_is_rerouted_by_a_write_between_two_executes_a
     sleep_seconds(1.2);
     port = 0;
     st.execute(true);
+    BOOST_TEST(srv.is_replica_port(port));
+}
+
+BOOST_AUTO_TEST_CASE(a_write_made_between_a_one_time_reads_prepare_and_its_execution_sends_the_read_to_the_primary)
+{
+    // SOCI runs a one-time statement's prepare and execution back to back, but converts its use elements in
+    // between: a conversion that writes through the session makes the read one of read-your-writes.
+    scratch_table t(srv, "between");
+    soci::session s(soci::routing, routing_cs("sticky=30"));
+    BOOST_TEST(srv.is_replica_port(port_of(s)));
+    writes_when_used w;
+    w.sql = &s;
+    w.table = t.name;
+    int port = 0;
+    s << (is_pg() ? "select inet_server_port() where 1 = :x" : "select @@port from dual where 1 = :x"), soci::use(w),
+        soci::into(port);
+    BOOST_TEST(port == srv.primary_port);
+    BOOST_TEST(soci::routing.last_reason(s) == "sticky");
+
+    // The same without a write: the read stays on its replica.
+    soci::session fresh(soci::routing, routing_cs("sticky=30"));
+    writes_when_used quiet;
+    port = 0;
+    fresh << (is_pg() ? "select inet_server_port() where 1 = :x" : "select @@port from dual where 1 = :x"),
+        soci::use(quiet), soci::into(port);
     BOOST_TEST(srv.is_replica_port(port));
 }
 
