@@ -72,6 +72,11 @@ void routing_scope::reset() noexcept
 namespace soci_routing
 {
 
+std::int64_t scope_access::last_write(soci::routing_scope const& s) noexcept
+{
+    return s.impl_->last_write.load(std::memory_order_relaxed);
+}
+
 void scope_access::note_write(soci::routing_scope& s, void const* cluster) noexcept
 {
     try

@@ -38,6 +38,8 @@ struct scope_access
     static bool need(soci::routing_scope const& s, void const* cluster, causal_need& out, std::uint64_t known = 0);
     /// A number no other scope of the process has had.
     static std::uint64_t id(soci::routing_scope const& s) noexcept;
+    /// The scope's last write (window mode), as a number that changes with every write; 0: none yet.
+    static std::int64_t last_write(soci::routing_scope const& s) noexcept;
     /// The primary's position `p` was read after the scope's write counter was `writes`: merged in, and the
     /// writes up to `writes` are no longer pending.
     static void settle(soci::routing_scope& s, void const* cluster, causal_position const& p, std::uint64_t writes);

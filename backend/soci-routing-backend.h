@@ -317,6 +317,9 @@ struct session_state
     std::string next_transaction_text_;
     int force_primary_ = 0;
     int force_replica_ = 0;
+    /// Routed executions begun in this session (any statement): a one-time statement's placement holds for its
+    /// execution only while none came between (routing_statement_backend::placement_holds()).
+    std::uint64_t executions_ = 0;
     endpoint_pool const* last_pool_ = nullptr;
     char const* last_reason_ = "";
 
@@ -477,6 +480,25 @@ private:
     bool wait_for(endpoint_handle& h, causal_position const& required, double& waited);
     /// True while choose() decides for an execution (false: for a prepare, which does not count).
     bool executing_ = false;
+    /// The facts the prepare of a one-time statement was placed on. SOCI runs a one-time statement's execution
+    /// right after its prepare; only application code converting its use elements runs in between. While
+    /// nothing the route depends on changed (no statement ran, no guard, transaction or scope write came), the
+    /// execution runs where the prepare placed it, without a second choose().
+    struct placement_facts
+    {
+        bool holds = false;  ///< set by prepare() when the statement may skip the second choose()
+        std::uint64_t executions = 0;
+        soci::routing_scope const* scope = nullptr;
+        std::int64_t last_write = 0;
+        int force_primary = 0;
+        int force_replica = 0;
+        bool in_transaction = false;
+        bool pinned = false;
+        bool primary_only = false;  ///< the statement's own: its elements bind a blob or a rowid after the prepare
+    } placed_on_;
+    /// True when the execution under way may run where prepare() placed the statement (placed_on_ still true,
+    /// its connection still usable); consumes placed_on_.
+    bool placement_holds() noexcept;
     /// The statement has been placed on a connection before (a placement now is a move), and how long
     /// place()'s choose() took to get the connection of the placement under way (0 for other placements:
     /// a fallback, an uncached retry).

@@ -2,6 +2,7 @@
 // inner statement of the chosen endpoint's driver, re-prepared (bindings replayed) when the target changes.
 
 #include "soci-routing-backend.h"
+#include "scope.h"
 #include "text-facts.h"
 
 #include "soci-internals.h"
@@ -767,6 +768,7 @@ void routing_statement_backend::note_replica_transaction() noexcept
 
 void routing_statement_backend::prepare(std::string const& query, soci::details::statement_type type)
 {
+    placed_on_.holds = false;
     query_ = query;
     type_ = type;
     text_facts const facts = facts_of(query_, state_->dialect_, state_->classify_options_, state_->classify_key_);
@@ -802,6 +804,33 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     // Prepare where the statement would run now: a PostgreSQL repeatable query is prepared on the server
     // here, and its errors (syntax, missing table) belong to prepare.
     place(false);
+    // A one-time statement executes next, where it is now, unless the facts change first. Not for what
+    // choose() does more than route: causal positions (waits, counted at the execution) and read-only
+    // transactions (opened on a replica, or moved).
+    session_state const& st = *state_;
+    if (type_ == soci::details::st_one_time_query && !st.causal_ && !st.replica_txn_ && !opening_replica_txn_
+        && !read_only_begin_ && !set_read_only_ && !class_.begins_transaction && !class_.ends_transaction)
+    {
+        placed_on_ = {true, st.executions_, st.scope_.get(), scope_access::last_write(*st.scope_), st.force_primary_,
+                      st.force_replica_, st.in_transaction_, st.pinned_, primary_only_};
+    }
+}
+
+bool routing_statement_backend::placement_holds() noexcept
+{
+    placement_facts const p = placed_on_;
+    placed_on_.holds = false;
+    if (!p.holds || !inner_ || !endpoint_ || endpoint_->broken_)
+        return false;
+    session_state const& st = *state_;
+    // A statement of the session ran (a write, a setting), the application changed what the route depends on,
+    // or the statement's elements bound a blob or a rowid (primary objects): decided again. (A window that ran out meanwhile leaves a read on the primary: fresher, never staler.)
+    if (st.executions_ != p.executions || st.scope_.get() != p.scope || scope_access::last_write(*st.scope_) != p.last_write
+        || st.force_primary_ != p.force_primary || st.force_replica_ != p.force_replica
+        || st.in_transaction_ != p.in_transaction || st.pinned_ != p.pinned || primary_only_ != p.primary_only)
+        return false;
+    // A replica quarantined or lagging since: decided again (choose() would move the read).
+    return endpoint_->is_primary() || endpoint_->pool_->usable();
 }
 
 /// Routes the execution under way and runs `run` (the inner statement's execute or prepare_for_describe) where
@@ -814,7 +843,16 @@ auto routing_statement_backend::run_routed(Run run) -> decltype(run())
     try
     {
         state_->sync_failover();
-        place(true);
+        if (placement_holds())
+        {
+            executing_ = true;
+            causal_outcome_ = {};
+        }
+        else
+        {
+            place(true);
+        }
+        ++state_->executions_;
         endpoint_->pool_->record_routed(class_.why);
         if (causal_outcome_.pool != nullptr && causal_outcome_.what == causal_outcome::replica && prepare_waited_ >= 0)
         {
