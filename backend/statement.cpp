@@ -818,16 +818,20 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
 
 bool routing_statement_backend::placement_holds() noexcept
 {
-    placement_facts const p = placed_on_;
+    if (!placed_on_.holds)
+        return false;
     placed_on_.holds = false;
-    if (!p.holds || !inner_ || !endpoint_ || endpoint_->broken_)
+    placement_facts const& p = placed_on_;
+    if (!inner_ || !endpoint_ || endpoint_->broken_)
         return false;
     session_state const& st = *state_;
     // A statement of the session ran (a write, a setting), the application changed what the route depends on,
-    // or the statement's elements bound a blob or a rowid (primary objects): decided again. (A window that ran out meanwhile leaves a read on the primary: fresher, never staler.)
-    if (st.executions_ != p.executions || st.scope_.get() != p.scope || scope_access::last_write(*st.scope_) != p.last_write
-        || st.force_primary_ != p.force_primary || st.force_replica_ != p.force_replica
-        || st.in_transaction_ != p.in_transaction || st.pinned_ != p.pinned || primary_only_ != p.primary_only)
+    // or the statement's elements bound a blob or a rowid (primary objects): decided again. (A window that ran
+    // out meanwhile leaves a read on the primary: fresher, never staler.)
+    if (st.executions_ != p.executions || st.scope_.get() != p.scope
+        || scope_access::last_write(*st.scope_) != p.last_write || st.force_primary_ != p.force_primary
+        || st.force_replica_ != p.force_replica || st.in_transaction_ != p.in_transaction || st.pinned_ != p.pinned
+        || primary_only_ != p.primary_only)
         return false;
     // A replica quarantined or lagging since: decided again (choose() would move the read).
     return endpoint_->is_primary() || endpoint_->pool_->usable();
