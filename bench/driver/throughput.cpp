@@ -12,8 +12,9 @@
 //                    client's per-statement cost shows
 // aid is uniform over 1..--rows. Reported: ops/s, p50/p99 latency (µs), errors, and the process's CPU
 // time (getrusage user+sys, and each apart) per statement in µs: the client-side cost of a statement, which is
-// what the routing backend adds to; involuntary context switches per statement; and heap allocations per
-// statement, counted in the statement's own thread (alloc-count.h).
+// what the routing backend adds to; the same for the worker threads alone (getrusage RUSAGE_THREAD: without the
+// process's other threads, such as a routing plugin's probers); involuntary context switches per statement; and
+// heap allocations per statement, counted in the statement's own thread (alloc-count.h).
 #include "alloc-count.h"
 
 #include <soci/soci.h>
@@ -73,6 +74,10 @@ struct thread_result {
     std::uint64_t errors = 0;  // statements that threw, in the measured window
     std::uint64_t warmup_ops = 0;
     std::uint64_t allocations = 0;  // heap allocations of the measured statements
+    // This thread's own CPU over the measured window (getrusage RUSAGE_THREAD): the statements' cost without
+    // the process's other threads (a routing plugin's probers and watchdog, the main thread).
+    double thread_user = 0, thread_sys = 0;
+    long thread_involuntary_switches = 0;
     std::string first_error;
     std::string connect_error;
 };
@@ -97,9 +102,9 @@ struct cpu_split {
     double user = 0, sys = 0;
     long involuntary_switches = 0;  ///< preemptions: on a small machine, clients and servers share the cores
 };
-cpu_split cpu_now() {
+cpu_split cpu_now(int who = RUSAGE_SELF) {
     rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
+    getrusage(who, &ru);
     return {static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) / 1e6,
             static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) / 1e6,
             ru.ru_nivcsw};
@@ -145,6 +150,8 @@ void worker(options const& opt, int index, start_gate& gate, thread_result& out)
     std::uniform_int_distribution<int> pct_dist(0, 99);
     std::uniform_int_distribution<int> delta_dist(-5000, 5000);
     int consecutive_errors = 0;
+    bool measuring = false;
+    cpu_split thread_cpu0;
 
     for (;;) {
         bool const write = mixed && pct_dist(rng) < opt.write_percent;
@@ -154,7 +161,17 @@ void worker(options const& opt, int index, start_gate& gate, thread_result& out)
         }
         auto const t0 = clock_type::now();
         if (t0 >= end) {
+            if (measuring) {
+                cpu_split const thread_cpu1 = cpu_now(RUSAGE_THREAD);
+                out.thread_user = thread_cpu1.user - thread_cpu0.user;
+                out.thread_sys = thread_cpu1.sys - thread_cpu0.sys;
+                out.thread_involuntary_switches = thread_cpu1.involuntary_switches - thread_cpu0.involuntary_switches;
+            }
             break;
+        }
+        if (!measuring && t0 >= begin) {
+            measuring = true;
+            thread_cpu0 = cpu_now(RUSAGE_THREAD);
         }
         bool ok = true;
         bool found = true;
@@ -323,6 +340,8 @@ int main(int argc, char** argv) {
 
     std::vector<std::uint32_t> all;
     std::uint64_t reads = 0, writes = 0, misses = 0, errors = 0, warmup_ops = 0, allocations = 0;
+    double thread_user = 0, thread_sys = 0;
+    long thread_switches = 0;
     std::string first_error;
     std::size_t total = 0;
     for (auto const& r : results) {
@@ -337,6 +356,9 @@ int main(int argc, char** argv) {
         errors += r.errors;
         warmup_ops += r.warmup_ops;
         allocations += r.allocations;
+        thread_user += r.thread_user;
+        thread_sys += r.thread_sys;
+        thread_switches += r.thread_involuntary_switches;
         if (first_error.empty() && !r.first_error.empty()) {
             first_error = mask_password(r.first_error);
         }
@@ -354,6 +376,7 @@ int main(int argc, char** argv) {
     double const cpu_sys = cpu1.sys - cpu0.sys;
     auto const per_op = [ops](double v) { return ops == 0 ? 0.0 : v / static_cast<double>(ops); };
     double const cpu_us_per_op = per_op((cpu_user + cpu_sys) * 1e6);
+    double const worker_cpu_us_per_op = per_op((thread_user + thread_sys) * 1e6);
     // Counted over the statements that completed in the window, as the latencies.
     double const allocs_per_op =
         all.empty() ? 0.0 : static_cast<double>(allocations) / static_cast<double>(all.size());
@@ -383,14 +406,22 @@ int main(int argc, char** argv) {
                          {"sys_us_per_op", per_op(cpu_sys * 1e6)},
                          {"involuntary_switches_per_op",
                           per_op(static_cast<double>(cpu1.involuntary_switches - cpu0.involuntary_switches))},
+                         // The worker threads' own CPU (RUSAGE_THREAD) over the same window; the rest of
+                         // cpu_us_per_op ran on the process's other threads.
+                         {"worker_cpu_us_per_op", worker_cpu_us_per_op},
+                         {"worker_user_us_per_op", per_op(thread_user * 1e6)},
+                         {"worker_sys_us_per_op", per_op(thread_sys * 1e6)},
+                         {"worker_involuntary_switches_per_op", per_op(static_cast<double>(thread_switches))},
+                         {"other_threads_cpu_us_per_op", cpu_us_per_op - worker_cpu_us_per_op},
                          {"allocations_per_op", bench_alloc::counting() ? nlohmann::json(allocs_per_op)
                                                                         : nlohmann::json(nullptr)},
                          {"first_error", first_error}};
         std::puts(j.dump().c_str());
     } else {
         fmt::print("{:<12} {:<15} threads={} {:>9.0f} ops/s  p50={:.0f}us p99={:.0f}us  errors={}  "
-                   "cpu/stmt={:.1f}us allocs/stmt={}  (reads={} writes={} misses={}, {:.1f}s)\n",
+                   "cpu/stmt={:.1f}us (workers {:.1f}us) allocs/stmt={}  (reads={} writes={} misses={}, {:.1f}s)\n",
                    opt.label, opt.workload_name, opt.threads, ops_per_s, p50, p99, errors, cpu_us_per_op,
+                   worker_cpu_us_per_op,
                    bench_alloc::counting() ? fmt::format("{:.1f}", allocs_per_op) : std::string("n/a"), reads,
                    writes, misses, opt.seconds);
         if (!first_error.empty()) {
