@@ -319,6 +319,53 @@ BOOST_AUTO_TEST_CASE(a_write_made_between_a_one_time_reads_prepare_and_its_execu
     BOOST_TEST(srv.is_replica_port(port));
 }
 
+BOOST_AUTO_TEST_CASE(a_prepared_read_on_a_replica_is_decided_again_after_a_scopes_write_a_guard_or_a_transaction)
+{
+    // Between two executions of a prepared read, whatever the application does that the route depends on is
+    // seen by the next execution, though no statement of the session ran in between.
+    scratch_table t(srv, "prepagain");
+    soci::session writer(soci::routing, routing_cs("sticky=30"));
+    soci::session s(soci::routing, routing_cs("sticky=30"));
+    auto scope = std::make_shared<soci::routing_scope>();
+    soci::routing.set_scope(writer, scope);
+    soci::routing.set_scope(s, scope);
+    int port = 0;
+    soci::statement st = (s.prepare << profile().port_query, soci::into(port));
+    auto const run = [&] {
+        port = 0;
+        st.execute(true);
+        return port;
+    };
+    BOOST_TEST(srv.is_replica_port(run()));
+    BOOST_TEST(srv.is_replica_port(run()));
+
+    // Another session's write in the shared scope.
+    BOOST_TEST(insert_row(writer, t.name, 1) == srv.primary_port);
+    BOOST_TEST(run() == srv.primary_port);
+    BOOST_TEST(soci::routing.last_reason(s) == "sticky");
+    scope->reset();
+    BOOST_TEST(srv.is_replica_port(run()));
+    BOOST_TEST(srv.is_replica_port(run()));
+
+    // A use_primary guard, then its end.
+    {
+        auto guard = soci::routing.use_primary(s);
+        BOOST_TEST(run() == srv.primary_port);
+        BOOST_TEST(soci::routing.last_reason(s) == "forced_primary");
+    }
+    BOOST_TEST(srv.is_replica_port(run()));
+    BOOST_TEST(srv.is_replica_port(run()));
+
+    // A transaction, then its end.
+    {
+        soci::transaction tr(s);
+        BOOST_TEST(run() == srv.primary_port);
+        BOOST_TEST(soci::routing.last_reason(s) == "transaction");
+        tr.commit();
+    }
+    BOOST_TEST(srv.is_replica_port(run()));
+}
+
 BOOST_AUTO_TEST_CASE(a_statement_moved_between_endpoints_is_counted_where_it_lands_with_its_time)
 {
     soci::session s(soci::routing, routing_cs("sticky=0"));
