@@ -480,10 +480,11 @@ private:
     bool wait_for(endpoint_handle& h, causal_position const& required, double& waited);
     /// True while choose() decides for an execution (false: for a prepare, which does not count).
     bool executing_ = false;
-    /// The facts the prepare of a one-time statement was placed on. SOCI runs a one-time statement's execution
-    /// right after its prepare; only application code converting its use elements runs in between. While
-    /// nothing the route depends on changed (no statement ran, no guard, transaction or scope write came), the
-    /// execution runs where the prepare placed it, without a second choose().
+    /// The facts the statement was last placed on: by the prepare of a one-time statement (SOCI runs its
+    /// execution right after; only application code converting its use elements runs in between), or by the
+    /// last execution of a prepared statement that runs on a replica. While nothing the route depends on changed
+    /// (no statement of the session ran, no guard, transaction or scope write came), the next execution runs
+    /// there without another choose().
     struct placement_facts
     {
         bool holds = false;  ///< set by prepare() when the statement may skip the second choose()
@@ -496,9 +497,14 @@ private:
         bool pinned = false;
         bool primary_only = false;  ///< the statement's own: its elements bind a blob or a rowid after the prepare
     } placed_on_;
-    /// True when the execution under way may run where prepare() placed the statement (placed_on_ still true,
-    /// its connection still usable); consumes placed_on_.
+    /// True when the execution under way may run where the statement was placed (placed_on_ still true, its
+    /// connection still usable); consumes placed_on_.
     bool placement_holds() noexcept;
+    /// Sets placed_on_ from the session's facts now, unless choose() has more to do than route (causal mode,
+    /// read-only transactions).
+    void remember_placement() noexcept;
+    /// After a successful execution of a prepared statement on a replica: remember_placement().
+    void remember_repeatable_placement() noexcept;
     /// The statement has been placed on a connection before (a placement now is a move), and how long
     /// place()'s choose() took to get the connection of the placement under way (0 for other placements:
     /// a fallback, an uncached retry).

@@ -804,16 +804,31 @@ void routing_statement_backend::prepare(std::string const& query, soci::details:
     // Prepare where the statement would run now: a PostgreSQL repeatable query is prepared on the server
     // here, and its errors (syntax, missing table) belong to prepare.
     place(false);
-    // A one-time statement executes next, where it is now, unless the facts change first. Not for what
-    // choose() does more than route: causal positions (waits, counted at the execution) and read-only
-    // transactions (opened on a replica, or moved).
+    // A one-time statement executes next, where it is now, unless the facts change first.
+    if (type_ == soci::details::st_one_time_query)
+        remember_placement();
+}
+
+void routing_statement_backend::remember_placement() noexcept
+{
+    // Not for what choose() does more than route: causal positions (waits, counted at the execution) and
+    // read-only transactions (opened on a replica, or moved).
     session_state const& st = *state_;
-    if (type_ == soci::details::st_one_time_query && !st.causal_ && !st.replica_txn_ && !opening_replica_txn_
-        && !read_only_begin_ && !set_read_only_ && !class_.begins_transaction && !class_.ends_transaction)
-    {
-        placed_on_ = {true, st.executions_, st.scope_.get(), scope_access::last_write(*st.scope_), st.force_primary_,
-                      st.force_replica_, st.in_transaction_, st.pinned_, primary_only_};
-    }
+    if (st.causal_ || st.replica_txn_ || opening_replica_txn_ || read_only_begin_ || set_read_only_
+        || class_.begins_transaction || class_.ends_transaction)
+        return;
+    placed_on_ = {true, st.executions_, st.scope_.get(), scope_access::last_write(*st.scope_), st.force_primary_,
+                  st.force_replica_, st.in_transaction_, st.pinned_, primary_only_};
+}
+
+void routing_statement_backend::remember_repeatable_placement() noexcept
+{
+    // A prepared read that ran on a replica runs there again while nothing the route depends on changes: the
+    // route could only send it elsewhere for a reason among placement_facts (a window can only begin with a
+    // write, and only run out with time). A statement on the primary is decided at every execution: a read
+    // there goes back to a replica when its window runs out.
+    if (type_ == soci::details::st_repeatable_query && endpoint_ && !endpoint_->is_primary() && !endpoint_->broken_)
+        remember_placement();
 }
 
 bool routing_statement_backend::placement_holds() noexcept
@@ -933,6 +948,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
         state_->note_executed(class_, procedure_, *endpoint_, reason_, dirt_, has_effect_ ? &effect_ : nullptr, query_);
         note_replica_transaction();
         finish_execution();
+        remember_repeatable_placement();
         return r;
     }
 
@@ -943,6 +959,7 @@ statement_backend::exec_fetch_result routing_statement_backend::execute(int numb
     state_->note_executed(class_, procedure_, *endpoint_, reason_, dirt_, has_effect_ ? &effect_ : nullptr, query_);
     note_replica_transaction();
     finish_execution();
+    remember_repeatable_placement();
     return r;
 }
 
