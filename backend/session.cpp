@@ -89,7 +89,9 @@ std::shared_ptr<endpoint_handle> session_state::replica_handle(std::size_t index
     lease l = pool.acquire(this);
     if (!l)
         throw soci::soci_error(pool.exhausted_message());
-    auto h = std::make_shared<endpoint_handle>(std::move(l), pool, static_cast<int>(index));
+    replicas_[index].reset();  // the last handle's memory, free once nobody holds it, is the new one's
+    auto h = std::allocate_shared<endpoint_handle>(handle_memory::allocator<endpoint_handle>(handle_memory_),
+                                                   std::move(l), pool, static_cast<int>(index));
     replicas_[index] = h;
     return h;
 }

@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace soci_routing
@@ -135,6 +136,56 @@ struct endpoint_handle
             cache_.reset();
         }
     }
+};
+
+/// The memory of one replica handle that went, kept for the next one: a session reading from replicas leases
+/// and gives back a replica connection, and makes and frees its endpoint_handle, at every one-time statement.
+/// Single-threaded, as the session it belongs to.
+class handle_memory
+{
+public:
+    handle_memory() = default;
+    handle_memory(handle_memory const&) = delete;
+    handle_memory& operator=(handle_memory const&) = delete;
+    ~handle_memory() { ::operator delete(block_); }
+
+    void* take(std::size_t bytes)
+    {
+        if (block_ != nullptr && size_ == bytes)
+            return std::exchange(block_, nullptr);
+        return ::operator new(bytes);
+    }
+    void give(void* p, std::size_t bytes) noexcept
+    {
+        if (block_ == nullptr)
+        {
+            block_ = p;
+            size_ = bytes;
+            return;
+        }
+        ::operator delete(p);
+    }
+
+    /// std::allocate_shared's allocator over it.
+    template <typename T>
+    struct allocator
+    {
+        using value_type = T;
+        handle_memory* memory;
+        explicit allocator(handle_memory& m) noexcept : memory(&m) {}
+        template <typename U>
+        allocator(allocator<U> const& other) noexcept : memory(other.memory) {}
+        T* allocate(std::size_t n) { return static_cast<T*>(memory->take(n * sizeof(T))); }
+        void deallocate(T* p, std::size_t n) noexcept { memory->give(p, n * sizeof(T)); }
+        template <typename U>
+        bool operator==(allocator<U> const& other) const noexcept { return memory == other.memory; }
+        template <typename U>
+        bool operator!=(allocator<U> const& other) const noexcept { return memory != other.memory; }
+    };
+
+private:
+    void* block_ = nullptr;
+    std::size_t size_ = 0;
 };
 
 /// A replayable setting of a routing session (SET, RESET x, SET NAMES, USE db, SET @v = 1): the statement as the
@@ -263,6 +314,9 @@ struct session_state
     causal_position causal_copy_;
     std::uint64_t causal_copy_scope_ = 0;
     std::uint64_t causal_copy_version_ = 0;
+    /// replica_handle()'s memory. Declared before every member that holds a handle, so that it outlives them
+    /// (statements hold their session state longer than their handle).
+    handle_memory handle_memory_;
     std::shared_ptr<endpoint_handle> primary_held_;  ///< while in a transaction, pinned or keeping a blob
     std::weak_ptr<endpoint_handle> primary_shared_;  ///< the primary connection live statements use
     bool keep_primary_ = false;                      ///< a blob was made: hold the primary connection
