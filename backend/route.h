@@ -1,9 +1,9 @@
 // soci-routing: the one decision point.
 //
 // route() holds every rule of where a statement goes. The statement proxy gathers the facts (the cached
-// classification and the session's state) and asks it at every execute (a one-time statement's execution
-// keeps its prepare's answer while those facts have not changed); balancing among replicas is the pools' job
-// once route() has said "a replica".
+// classification and the session's state) and asks it at every execute (a one-time statement's execution, and
+// a prepared read's next execution on a replica, keep the last answer while those facts have not changed);
+// balancing among replicas is the pools' job once route() has said "a replica".
 
 #ifndef SOCI_ROUTING_ROUTE_H_INCLUDED
 #define SOCI_ROUTING_ROUTE_H_INCLUDED
