@@ -371,8 +371,8 @@ struct session_state
     std::string next_transaction_text_;
     int force_primary_ = 0;
     int force_replica_ = 0;
-    /// Routed executions begun in this session (any statement): a one-time statement's placement holds for its
-    /// execution only while none came between (routing_statement_backend::placement_holds()).
+    /// Routed executions begun in this session (any statement): a statement's remembered placement holds for its
+    /// next execution only while none came between (routing_statement_backend::placement_holds()).
     std::uint64_t executions_ = 0;
     endpoint_pool const* last_pool_ = nullptr;
     char const* last_reason_ = "";
@@ -541,7 +541,7 @@ private:
     /// there without another choose().
     struct placement_facts
     {
-        bool holds = false;  ///< set by prepare() when the statement may skip the second choose()
+        bool holds = false;  ///< set by remember_placement(): the next execution may skip choose()
         std::uint64_t executions = 0;
         soci::routing_scope const* scope = nullptr;
         std::int64_t last_write = 0;
