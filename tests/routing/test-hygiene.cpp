@@ -368,6 +368,39 @@ BOOST_AUTO_TEST_CASE(more_sessions_than_primary_connections_write_in_turn)
             BOOST_TEST(e.connections_open <= 3);
 }
 
+// A one-time statement gives its connection back once it ran; a prepared statement keeps its own while it
+// lives (its server-side statement is on that connection) and gives it back when it is destroyed.
+BOOST_AUTO_TEST_CASE(an_idle_session_holds_no_connection_and_a_prepared_statement_holds_one_until_destroyed)
+{
+    servers srv;
+    scratch_table t(srv, "hyg_held");
+    soci::session s(soci::routing, pooled_cs(3, "held"));
+    auto in_use = [&](std::string const& role) {
+        return sum_of(s, role, [](auto const& e) { return static_cast<std::uint64_t>(e.connections_in_use); });
+    };
+    int port = 0;
+    s << profile().port_query, soci::into(port);
+    BOOST_TEST(srv.is_replica_port(port));
+    s << "insert into " + t.name + " (id, v) values (1, 0)";
+    BOOST_TEST(in_use("primary") == 0u);
+    BOOST_TEST(in_use("replica") == 0u);
+    {
+        int id = 2;
+        soci::statement read = (s.prepare << profile().port_query, soci::into(port));
+        soci::statement write = (s.prepare << "insert into " + t.name + " (id, v) values (:id, 0)", soci::use(id));
+        read.execute(true);
+        BOOST_TEST(srv.is_replica_port(port));
+        write.execute(true);
+        BOOST_TEST(in_use("replica") == 1u);
+        BOOST_TEST(in_use("primary") == 1u);
+        read.execute(true);  // again, on the connection it holds
+        BOOST_TEST(in_use("replica") == 1u);
+    }
+    BOOST_TEST(in_use("primary") == 0u);
+    BOOST_TEST(in_use("replica") == 0u);
+    BOOST_TEST(count_rows(srv, t.name) == 2);
+}
+
 BOOST_AUTO_TEST_CASE(sixteen_threads_share_three_primary_connections)
 {
     servers srv;
