@@ -369,7 +369,7 @@ BOOST_AUTO_TEST_CASE(more_sessions_than_primary_connections_write_in_turn)
 }
 
 // A one-time statement gives its connection back once it ran; a prepared statement keeps its own while it
-// lives (its server-side statement is on that connection) and gives it back when it is destroyed.
+// lives (it is prepared on that connection) and gives it back when it is destroyed.
 BOOST_AUTO_TEST_CASE(an_idle_session_holds_no_connection_and_a_prepared_statement_holds_one_until_destroyed)
 {
     servers srv;
