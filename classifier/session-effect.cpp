@@ -498,8 +498,13 @@ public:
 
     bool word(std::size_t i, std::string_view w) const { return (*this)[i].type == tok::word && (*this)[i].text == w; }
     bool punct(std::size_t i, char c) const { return (*this)[i].type == tok::punct && (*this)[i].punct == c; }
-    /// An identifier: an unquoted word or a quoted name.
-    bool name(std::size_t i) const { return (*this)[i].type == tok::word || (*this)[i].type == tok::quoted; }
+    /// An identifier: an unquoted word or a quoted name. Not `""` or ``` `` ```: both servers refuse a zero-length
+    /// quoted name, and no setting, table or statement has an empty one.
+    bool name(std::size_t i) const
+    {
+        token const& t = (*this)[i];
+        return t.type == tok::word || (t.type == tok::quoted && !t.text.empty());
+    }
     bool assignment(std::size_t i) const { return punct(i, '=') || (*this)[i].type == tok::assign; }
 
     /// The matching ')' of the '(' at i, or npos.

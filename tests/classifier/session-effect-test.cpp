@@ -296,6 +296,11 @@ std::vector<effect_row> const opaque_rows = {
     OPAQUE(my, "SET NAMES utf8mb4; SET time_zone = '+00:00'"),
     OPAQUE(my, "SELECT GET_LOCK('a', 1); SELECT 1"),
     OPAQUE(pg, "SET x = 1;;"),
+    // a zero-length quoted name: the servers refuse it ("zero-length delimited identifier"); no setting of
+    // an empty key (found by fuzz-session-effect)
+    OPAQUE(pg, "SET \"\" = 1"),
+    OPAQUE(pg, "SET SESSION \"\".x = 1"),
+    OPAQUE(my, "SET SESSION `` = 1"),
     // PostgreSQL SET forms that are not a pure setting
     OPAQUE(pg, "SET search_path FROM CURRENT"),
     OPAQUE(pg, "SET seed = 0.5"),
