@@ -2,6 +2,12 @@
 // one exists. On the test clusters (the environment `ci/clusters env` prints).
 //
 //   scale [postgresql|mysql] [SECONDS]      SECONDS per point (default 2)
+//   scale postgresql|mysql SECONDS sessions ROUNDS
+//                                           only part 2, ROUNDS interleaved rounds (10, 100, 1,000 routed and
+//                                           10, 100 plain in each), the medians and the spread of each point
+//
+// SCALE_ROUTING_OPTIONS (environment): more inline options for every routing session (as `rebalance=0`), to
+// see what a setting does to a curve.
 //
 // Each point runs `SELECT :x` (a read, on a replica) for SECONDS and reports ops/s and p99 latency:
 // 1. threads 1..64, each with its own session, over pools of at most 8 connections per endpoint (routing);
@@ -24,6 +30,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -176,6 +183,75 @@ std::vector<std::unique_ptr<soci::session>> open_plain(std::string const& backen
     return v;
 }
 
+double median(std::vector<double> v)
+{
+    if (v.empty())
+        return 0;
+    std::sort(v.begin(), v.end());
+    std::size_t const n = v.size();
+    return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/// Part 2 alone, in interleaved rounds: each round measures 10, 100 and 1,000 routed sessions and 10 and 100
+/// plain ones, each opened for its point (as in the full run) and warmed up 0.3 s. A single pass of each point
+/// moves by 10% and more between runs on a small machine; the medians of rounds say whether a fall from one
+/// count to the next is more than that.
+int sessions_rounds(std::string const& driver, std::vector<std::string> const& replicas, std::string const& routing,
+                    double seconds, int rounds)
+{
+    std::vector<int> const counts{10, 100, 1000};
+    std::vector<std::vector<double>> routed(counts.size()), plain(counts.size());
+    std::printf("open sessions, %d interleaved rounds (4 threads take turns over them); ops/s\n\n", rounds);
+    for (int round = 0; round != rounds; ++round)
+    {
+        for (std::size_t i = 0; i != counts.size(); ++i)
+        {
+            int const n = counts[i];
+            {
+                auto sessions = open("routing", routing, n);
+                run(sessions, 4, 0.3);
+                routed[i].push_back(run(sessions, 4, seconds).ops);
+            }
+            if (n <= 100)
+            {
+                auto sessions = open_plain(driver, replicas, n);
+                run(sessions, 4, 0.3);
+                plain[i].push_back(run(sessions, 4, seconds).ops);
+            }
+        }
+        std::fprintf(stderr, "round %d: routing", round + 1);
+        for (auto const& r : routed)
+            std::fprintf(stderr, " %.0f", r.back());
+        std::fprintf(stderr, ", plain %.0f %.0f\n", plain[0].back(), plain[1].back());
+    }
+    auto range = [](std::vector<double> const& v) {
+        if (v.empty())
+            return std::string("-");
+        auto const [lo, hi] = std::minmax_element(v.begin(), v.end());
+        return std::to_string(static_cast<long>(*lo)) + "–" + std::to_string(static_cast<long>(*hi));
+    };
+    auto pct = [](double v, double base) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%+.1f%%", 100.0 * (v / base - 1.0));
+        return std::string(buf);
+    };
+    std::printf("| sessions | routing ops/s (median) | routing, rounds | vs 10 sessions | plain ops/s (median) | plain, "
+                "rounds | vs 10 sessions | routing / plain |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (std::size_t i = 0; i != counts.size(); ++i)
+    {
+        double const r = median(routed[i]);
+        double const p = median(plain[i]);
+        bool const has_plain = !plain[i].empty();
+        char ratio[16] = "-";
+        if (has_plain && p > 0)
+            std::snprintf(ratio, sizeof ratio, "%.2f", r / p);
+        std::printf("| %d | %.0f | %s | %s | %s | %s | %s | %s |\n", counts[i], r, range(routed[i]).c_str(),
+                    pct(r, median(routed[0])).c_str(), has_plain ? std::to_string(std::lround(p)).c_str() : "-",
+                    range(plain[i]).c_str(), has_plain ? pct(p, median(plain[0])).c_str() : "-", ratio);
+    }
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -193,6 +269,8 @@ int main(int argc, char** argv)
         // replicas in turn, a tag that makes it its own cluster.
         auto routing_cs = [&](int entries, std::string const& tag) {
             std::string cs = "primary='" + driver + "://" + primary + " pool_max=8' sticky=0";
+            if (char const* more = std::getenv("SCALE_ROUTING_OPTIONS"))
+                cs += std::string(" ") + more;
             for (int i = 0; i != entries; ++i)
                 cs += " replica='" + replicas[static_cast<std::size_t>(i) % replicas.size()] + " pool_max=8 name=" + tag
                       + "-" + std::to_string(i + 1) + "'";
@@ -209,6 +287,10 @@ int main(int argc, char** argv)
                         }
                         return buf;
                     }());
+
+        if (argc > 3 && std::string(argv[3]) == "sessions")
+            return sessions_rounds(driver, replicas, routing_cs(static_cast<int>(replicas.size()), "sessions"), seconds,
+                                   argc > 4 ? std::stoi(argv[4]) : 5);
 
         std::printf("open sessions (4 threads take turns over them)\n\n| sessions | heap per session, KB | RSS per 1,000 sessions, MB | "
                     "routing ops/s | routing p99 µs | plain ops/s | plain p99 µs |\n|---:|---:|---:|---:|---:|---:|---:|\n");
