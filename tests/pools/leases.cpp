@@ -382,6 +382,47 @@ BOOST_AUTO_TEST_CASE(borrower_gets_its_own_idle_connection_back_before_the_most_
     BOOST_TEST(pool.stats().connections_open == 2);
 }
 
+// A borrower with no idle connection of its own (more sessions than connections: a thread takes turns over
+// them) gets the one its thread gave back before the one another thread gave back last, claimed or not: the
+// thread keeps meeting the same server process.
+BOOST_AUTO_TEST_CASE(borrower_without_its_own_connection_gets_the_one_its_thread_gave_back)
+{
+    routing_options options;
+    endpoint_pool pool(test_cluster(0).primary, endpoint_role::primary, options);
+    int const alice = 0, bob = 0, carol = 0, dave = 0;
+    soci::session* here = nullptr;
+    soci::session* there = nullptr;
+    auto give_back_both = [&] {
+        lease a = pool.acquire(&alice);
+        lease b = pool.acquire(&bob);
+        BOOST_REQUIRE(a);
+        BOOST_REQUIRE(b);
+        here = &a.session();
+        there = &b.session();
+        BOOST_REQUIRE(here != there);
+        a.release();  // this thread's goes back first, the other thread's last: recency would hand out that one
+        std::thread other([moved = std::move(b)]() mutable { moved.release(); });
+        other.join();
+    };
+
+    give_back_both();  // both claimed (alice's and bob's)
+    {
+        lease c = pool.acquire(&carol);
+        BOOST_REQUIRE(c);
+        BOOST_TEST(&c.session() == here, "carol got the connection another thread gave back last");
+    }
+
+    pool.forget_affinity(&carol);
+    pool.forget_affinity(&bob);
+    give_back_both();  // claimed again; now unclaimed: alice's and bob's sessions closed
+    pool.forget_affinity(&alice);
+    pool.forget_affinity(&bob);
+    lease d = pool.acquire(&dave);
+    BOOST_REQUIRE(d);
+    BOOST_TEST(&d.session() == here, "dave got the connection another thread gave back last");
+    BOOST_TEST(pool.stats().connections_open == 2);
+}
+
 namespace
 {
 
