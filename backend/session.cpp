@@ -499,7 +499,17 @@ struct reconnect_carry
     int force_replica = 0;
 };
 
-thread_local reconnect_carry carried;
+// The thread's carry. A thread's thread_local objects are destroyed when it ends, and the main thread's when the
+// process exits, before the static objects: a session closed after that (by a static soci::session or
+// connection_pool, an atexit handler) must not touch the destroyed object. `carry_gone`, trivially destructible,
+// stays readable to the end and says so.
+thread_local bool carry_gone = false;
+struct carry_holder
+{
+    reconnect_carry value;
+    ~carry_holder() { carry_gone = true; }
+};
+thread_local carry_holder carried;
 
 } // namespace
 
@@ -509,8 +519,12 @@ routing_session_backend::routing_session_backend(soci::connection_parameters con
     connect_string_ = connect_string;
     cluster_config config = load_connect_string(connect_string);
     state_ = std::make_shared<session_state>(config);
-    reconnect_carry carry = std::move(carried);
-    carried = reconnect_carry{};
+    reconnect_carry carry;
+    if (!carry_gone)
+    {
+        carry = std::move(carried.value);
+        carried.value = reconnect_carry{};
+    }
     bool const reconnecting = parameters.is_option_on(soci::option_reconnect);
     if (reconnecting && carry.scope && carry.connect_string == connect_string)
     {
@@ -547,16 +561,18 @@ routing_session_backend::~routing_session_backend()
     if (!state_)
         return;
     state_->owner_ = nullptr;
+    if (carry_gone)
+        return;  // the thread's thread_local objects are gone: no reconnect() can follow on it
     try
     {
-        carried.connect_string = connect_string_;
-        carried.scope = state_->scope_;
-        carried.force_primary = state_->force_primary_;
-        carried.force_replica = state_->force_replica_;
+        carried.value.connect_string = connect_string_;
+        carried.value.scope = state_->scope_;
+        carried.value.force_primary = state_->force_primary_;
+        carried.value.force_replica = state_->force_replica_;
     }
     catch (...)
     {
-        carried = reconnect_carry{};
+        carried.value = reconnect_carry{};
     }
 }
 

@@ -24,7 +24,17 @@ struct slot
     text_facts facts;
 };
 
-thread_local std::array<slot, slot_count> cache;
+// The thread's cache. A thread's thread_local objects are destroyed when it ends, and the main thread's when the
+// process exits, before the static objects: a statement run after that (by a static's destructor, an atexit
+// handler) computes its facts without the cache. `cache_gone`, trivially destructible, stays readable to the
+// end and says so.
+thread_local bool cache_gone = false;
+struct slots
+{
+    std::array<slot, slot_count> entries;
+    ~slots() { cache_gone = true; }
+};
+thread_local slots cache;
 
 text_facts compute(std::string_view sql, dialect d, classify_options const& options) noexcept
 {
@@ -58,10 +68,10 @@ std::array<char, 11> first_word_of(std::string_view sql) noexcept
 
 text_facts facts_of(std::string_view sql, dialect d, classify_options const& options, std::uint64_t options_key)
 {
-    if (sql.size() > longest)
+    if (sql.size() > longest || cache_gone)
         return compute(sql, d, options);
     std::size_t const hash = std::hash<std::string_view>{}(sql);
-    slot& s = cache[(hash ^ options_key ^ static_cast<std::size_t>(d)) % slot_count];
+    slot& s = cache.entries[(hash ^ options_key ^ static_cast<std::size_t>(d)) % slot_count];
     if (s.used && s.hash == hash && s.options_key == options_key && s.d == d && s.text == sql)
         return s.facts;
     s.used = false;  // until the slot holds this text's facts whole
