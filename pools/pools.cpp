@@ -1883,8 +1883,11 @@ std::shared_ptr<cluster> cluster::obtain(cluster_config const& config)
         std::weak_ptr<cluster> made;
         std::shared_future<std::shared_ptr<cluster>> building;  ///< valid while a build is under way
     };
-    static std::mutex registry_mutex;
-    static std::map<std::string, slot> registry;
+    // Never destroyed (as the cluster keeper): a session may open at exit, after the static objects made since
+    // the application's (a static's destructor, an atexit handler); the process's end reclaims them.
+    static auto* const registered = new std::pair<std::mutex, std::map<std::string, slot>>();
+    std::mutex& registry_mutex = registered->first;
+    std::map<std::string, slot>& registry = registered->second;
 
     std::string const key = config.identity();
     std::promise<std::shared_ptr<cluster>> promise;

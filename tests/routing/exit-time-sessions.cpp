@@ -3,7 +3,7 @@
 // thread_local objects are gone (they are destroyed first) and so is any static object made after the
 // application's. Run by routing_exit_test (test-exit-time.cpp), one scenario per process:
 //
-//   exit-time-sessions static-session | static-pool | function-static | thread-local
+//   exit-time-sessions static-session | static-pool | function-static | thread-local | open-at-exit
 //
 // It prints what each statement returned and exits 0; a statement that fails exits 1; a crash or a heap
 // corruption found by the allocator ends it with a signal.
@@ -32,7 +32,7 @@ std::string connect_string()
         std::fprintf(stderr, "exit-time-sessions: the test clusters' environment is not set (ci/clusters env)\n");
         std::exit(2);
     }
-    return std::string("routing://config=") + toml + " sticky=0";
+    return std::string("routing://config=") + toml + " sticky=0 rebalance=0";
 }
 
 // Runs `SELECT n` (a read: on a replica) and prints "WHEN: n".
@@ -85,6 +85,24 @@ struct static_pool
     }
 } early_pool;
 
+// Opens a new routing session at exit (as a shutdown hook that logs to the database does), after whatever the
+// plugin made once the application's statics were made is gone. The static session above is still open then
+// (statics end in the reverse order of their making), so the new session shares its cluster and its pooled
+// connections: on PostgreSQL a new connection cannot be made at exit at all, with or without routing (libpq's
+// OpenSSL, which SCRAM uses, is cleaned up by then; plain SOCI crashes the same way).
+struct open_at_exit
+{
+    bool armed = false;
+    ~open_at_exit()
+    {
+        if (!armed)
+            return;
+        soci::session sql(connect_string());
+        select(sql, 2, "exit");
+        std::printf("closed\n");
+    }
+} late_open;
+
 // A worker thread's own session, as `thread_local`: destroyed when the thread ends, after the plugin's
 // thread_local objects it touched first (they are destroyed in the reverse order of their construction).
 struct thread_session
@@ -131,6 +149,15 @@ int main(int argc, char** argv)
             select(function_static(), 1, "main");
             std::atexit([] { select(function_static(), 2, "exit"); });
         }
+        else if (scenario == "open-at-exit")
+        {
+            // rebalance=0 (in the connect string): consecutive reads take turns over the replicas, so each
+            // replica's pool holds an idle connection the session opened at exit finds.
+            early_session.sql = std::make_unique<soci::session>(connect_string());
+            for (int i = 0; i != 4; ++i)
+                select(*early_session.sql, 1, "main");
+            late_open.armed = true;
+        }
         else if (scenario == "thread-local")
         {
             std::thread worker([] {
@@ -147,7 +174,7 @@ int main(int argc, char** argv)
         }
         else
         {
-            std::fprintf(stderr, "usage: exit-time-sessions static-session|static-pool|function-static|thread-local\n");
+            std::fprintf(stderr, "usage: exit-time-sessions static-session|static-pool|function-static|thread-local|open-at-exit\n");
             return 2;
         }
     }
