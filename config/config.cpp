@@ -449,8 +449,10 @@ private:
         {
             // Roles are the router's business: a primary may ask for a writable server, a replica may only
             // accept what a standby is.
-            static std::vector<std::string> const for_primary = {"any", "read-write", "primary"};
-            static std::vector<std::string> const for_replica = {"any", "read-only", "standby", "prefer-standby"};
+            // Never destroyed (as every static a session may need): a session may open at exit.
+            static auto const& for_primary = *new std::vector<std::string>{"any", "read-write", "primary"};
+            static auto const& for_replica =
+                *new std::vector<std::string>{"any", "read-only", "standby", "prefer-standby"};
             bool const on_primary = key.rfind("primary.", 0) == 0;
             auto const& allowed = on_primary ? for_primary : for_replica;
             if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
@@ -460,8 +462,8 @@ private:
         }
         else if (option == "sslmode")
         {
-            static std::vector<std::string> const modes = {"disable", "allow", "prefer", "require", "verify-ca",
-                                                           "verify-full"};
+            static auto const& modes =
+                *new std::vector<std::string>{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
             if (std::find(modes.begin(), modes.end(), value) == modes.end())
                 add(key, fmt::format("expected one of {}, got {}{}", fmt::join(modes, ", "), detail::show(value),
                                      detail::did_you_mean(value, modes)));
