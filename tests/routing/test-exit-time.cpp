@@ -8,50 +8,16 @@
 #define BOOST_TEST_MODULE routing_exit
 #include <boost/test/unit_test.hpp>
 
-#include <sys/wait.h>
-#include <unistd.h>
+#include "helper-process.h"
 
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 namespace
 {
 
-struct outcome
-{
-    int status = -1;  ///< exit status; 128 + N for signal N
-    std::string output;
-};
-
-outcome run(std::string const& scenario)
-{
-    std::string const out =
-        (std::filesystem::temp_directory_path() / ("exit-time-" + scenario + "-" + std::to_string(getpid()) + ".log"))
-            .string();
-    std::string const command = std::string("'") + EXIT_TIME_SESSIONS + "' " + scenario + " >'" + out + "' 2>&1";
-    int const raw = std::system(command.c_str());
-    outcome o;
-    if (raw != -1 && WIFEXITED(raw))
-        o.status = WEXITSTATUS(raw);
-    std::ifstream in(out);
-    std::ostringstream text;
-    text << in.rdbuf();
-    o.output = text.str();
-    std::remove(out.c_str());
-    return o;
-}
-
 void check(std::string const& scenario, std::string const& expected)
 {
-    outcome const o = run(scenario);
-    BOOST_TEST_MESSAGE(scenario << ": status " << o.status << "\n" << o.output);
-    // The shell reports a signal as 128 + N (134: SIGABRT, from the allocator finding its heap corrupted).
-    BOOST_TEST(o.status == 0, scenario << " ended with status " << o.status << ":\n" << o.output);
-    BOOST_TEST(o.output == expected, scenario << " printed:\n" << o.output << "expected:\n" << expected);
+    helper_process::check(EXIT_TIME_SESSIONS, scenario, expected);
 }
 
 } // namespace
