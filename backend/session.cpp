@@ -578,6 +578,9 @@ routing_session_backend::~routing_session_backend()
 
 bool routing_session_backend::is_connected()
 {
+    // In a child of fork(), a session of its parent's is not connected (reconnect() gives it connections).
+    if (state_->cluster_->inherited())
+        return false;
     try
     {
         std::shared_ptr<endpoint_handle> const h = state_->primary();
@@ -591,6 +594,7 @@ bool routing_session_backend::is_connected()
 
 void routing_session_backend::begin()
 {
+    state_->check_process();
     if (state_->replica_txn_)
         throw soci::soci_error("Cannot begin a transaction: a read-only transaction is open on "
                                + state_->replica_txn_->pool_->describe() + ".");
@@ -648,6 +652,7 @@ void end_on_replica(session_state& st, char const* what, End end)
 
 void routing_session_backend::commit()
 {
+    state_->check_process();
     if (state_->replica_txn_)
     {
         end_on_replica(*state_, "commit", [](soci::details::session_backend& b) { b.commit(); });
@@ -681,6 +686,7 @@ void routing_session_backend::commit()
 
 void routing_session_backend::rollback()
 {
+    state_->check_process();
     if (state_->replica_txn_)
     {
         end_on_replica(*state_, "rollback", [](soci::details::session_backend& b) { b.rollback(); });
@@ -711,6 +717,7 @@ void routing_session_backend::rollback()
 bool routing_session_backend::get_next_sequence_value(soci::session&, std::string const& sequence,
                                                       long long& value)
 {
+    state_->check_process();
     // PostgreSQL runs `select nextval(...)` on the session it is given: give it the primary's own.
     std::shared_ptr<endpoint_handle> const h = state_->primary();
     try
@@ -828,12 +835,14 @@ std::string routing_session_backend::get_backend_name() const
 
 soci::details::statement_backend* routing_session_backend::make_statement_backend()
 {
+    state_->check_process();
     state_->sync_failover();
     return new routing_statement_backend(state_);
 }
 
 soci::details::rowid_backend* routing_session_backend::make_rowid_backend()
 {
+    state_->check_process();
     std::shared_ptr<endpoint_handle> h = state_->primary();
     state_->keep_primary(h);
     return h->session().get_backend()->make_rowid_backend();
@@ -841,6 +850,7 @@ soci::details::rowid_backend* routing_session_backend::make_rowid_backend()
 
 soci::details::blob_backend* routing_session_backend::make_blob_backend()
 {
+    state_->check_process();
     // PostgreSQL blobs are large objects of the primary's connection; statements exchanging them run there.
     // The blob keeps a reference to that driver session, which SOCI gives no way to see go: the session holds
     // the connection from now on, so it is neither given back nor closed under the blob.
@@ -860,6 +870,7 @@ routing_session_backend& require_routing_backend(soci::session& sql)
     routing_session_backend* b = find_routing_backend(sql);
     if (b == nullptr)
         throw soci::soci_error("session is not a routing session");
+    b->state()->check_process();
     return *b;
 }
 

@@ -210,6 +210,13 @@ struct session_state
     explicit session_state(cluster_config const& config);
     ~session_state();
 
+    /// A child of fork() may not use a session its parent opened (pools/fork.h): throws saying so.
+    void check_process() const
+    {
+        if (cluster_->inherited())
+            throw soci::soci_error(cluster_->inherited_message());
+    }
+
     /// The facts route() needs, for a statement of classification `c`.
     route_state facts(classification const& c) const noexcept;
     /// The shared connection to replica `index`, leased on first use. Throws when the connect fails.

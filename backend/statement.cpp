@@ -99,6 +99,14 @@ void routing_statement_backend::clean_up()
 
 void routing_statement_backend::drop_inner() noexcept
 {
+    if (state_->cluster_->inherited())
+    {
+        // A child of fork() lets go of its parent's statement: the prepared statement on the server is the
+        // parent's (no DEALLOCATE on its connection), and so is the cache entry.
+        abandon(std::move(inner_));
+        abandon(std::move(cached_));
+        cached_inner_ = false;
+    }
     // Inner elements read their inner statement's internals: they go first.
     for (routing_element* e : elements_)
         e->drop_inner();
@@ -768,6 +776,7 @@ void routing_statement_backend::note_replica_transaction() noexcept
 
 void routing_statement_backend::prepare(std::string const& query, soci::details::statement_type type)
 {
+    state_->check_process();
     placed_on_.holds = false;
     query_ = query;
     type_ = type;
@@ -929,6 +938,7 @@ auto routing_statement_backend::run_routed(Run run) -> decltype(run())
 
 statement_backend::exec_fetch_result routing_statement_backend::execute(int number)
 {
+    state_->check_process();
     if (described_)
     {
         // prepare_for_describe already ran the query where it was routed; the inner statement remembers.

@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 namespace soci_routing
 {
 
@@ -197,6 +199,9 @@ struct endpoint_pool::impl
     }
 
     endpoint_config const config;
+    /// The process generation (fork.h) and process that made the pool.
+    std::uint32_t const generation = process_generation();
+    long const pid = static_cast<long>(getpid());
     /// Fixed with topology = "static"; the role prober changes it with "discover".
     std::atomic<endpoint_role> role;
     routing_options const routing;
@@ -659,9 +664,16 @@ lease endpoint_pool::acquire(void const* affinity)
     return acquire(impl_->wait_timeout, affinity);
 }
 
+bool endpoint_pool::inherited() const noexcept
+{
+    return impl_->generation != process_generation();
+}
+
 lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinity)
 {
     impl& d = *impl_;
+    if (d.generation != process_generation())
+        throw soci::soci_error(inherited_message(d.pid));
     int const max = d.max_open();
     // The clock is read only when needed: by the idle check of the connection picked, or by the first wait.
     // The first read comes before any wait for a connection, a round trip or a connect (only the pool's lock,
@@ -833,6 +845,13 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
                               void const* affinity, std::uint64_t carried) noexcept
 {
     impl& d = *impl_;
+    if (d.generation != process_generation())
+    {
+        // A child process lets go of a connection of its parent's: it stays as it is, lent for good (no clean-up
+        // round trip, no close on the parent's socket, no lock a parent's thread may have held at the fork).
+        abandon(std::move(attachment));
+        return;
+    }
     unsigned settings = dirt_none;
     // A lease gives its connection back once, and it stays lent (nobody else can have it) until the lock
     // below. A quarantine that begins meanwhile closes it there.
@@ -897,7 +916,7 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
 
 void endpoint_pool::forget_affinity(void const* affinity) noexcept
 {
-    if (affinity == nullptr)
+    if (affinity == nullptr || impl_->generation != process_generation())
         return;
     std::lock_guard<pool_mutex> lock(impl_->mutex);
     for (auto& c : impl_->idle)
@@ -1408,7 +1427,7 @@ struct cluster::impl
 };
 
 cluster::cluster(cluster_config config)
-    : impl_(std::make_unique<impl>(std::move(config)))
+    : pid_(static_cast<long>(getpid())), impl_(std::make_unique<impl>(std::move(config)))
 {
     impl& d = *impl_;
     d.primary = std::make_unique<endpoint_pool>(d.config.primary, endpoint_role::primary, d.config.routing,
@@ -1437,6 +1456,12 @@ cluster::cluster(cluster_config config)
 
 cluster::~cluster()
 {
+    if (inherited())
+    {
+        // The parent's threads are not here to join, its connections not the child's to close.
+        abandon(std::move(impl_));
+        return;
+    }
     {
         std::lock_guard<std::mutex> lock(impl_->thread_mutex);
         impl_->stopping = true;
@@ -1455,6 +1480,7 @@ cluster::~cluster()
 }
 
 cluster_config const& cluster::config() const noexcept { return impl_->config; }
+std::string cluster::inherited_message() const { return soci_routing::inherited_message(pid_); }
 std::uint64_t cluster::serial() const noexcept { return impl_->serial; }
 endpoint_pool& cluster::primary() noexcept
 {
@@ -1765,17 +1791,18 @@ namespace
 /// The clusters kept after their last session (cluster::linger()), and the thread that lets them go when their
 /// time is up. Never destroyed by a static destructor: an exit handler (run at exit, or when the plugin is
 /// unloaded) stops the thread and closes the kept clusters while the drivers' libraries are still there.
+/// One per process generation (fork.h): a child's keeper starts empty, and the parent's (its thread gone, its
+/// clusters the parent's) is abandoned, also by the exit handler the child inherited.
 class cluster_keeper
 {
 public:
+    std::uint32_t generation = 0;
+
     static cluster_keeper& instance()
     {
-        static cluster_keeper* const k = [] {
-            auto* made = new cluster_keeper;
-            std::atexit([] { instance().stop(); });
-            return made;
-        }();
-        return *k;
+        cluster_keeper& k = of_this_generation(current);
+        std::call_once(k.exit_handler_, [] { std::atexit(stop_current); });
+        return k;
     }
 
     void keep(std::shared_ptr<cluster> const& c, clock::duration for_how_long)
@@ -1846,6 +1873,16 @@ private:
         }
     }
 
+    /// At exit: stops the keeper of the generation that exits, if it made one.
+    static void stop_current() noexcept
+    {
+        cluster_keeper* k = current.load(std::memory_order_acquire);
+        if (k != nullptr && k->generation == process_generation())
+            k->stop();
+    }
+
+    static std::atomic<cluster_keeper*> current;
+    std::once_flag exit_handler_;
     std::mutex mutex_;
     std::condition_variable wake_;
     std::map<cluster*, entry> kept_;
@@ -1853,11 +1890,30 @@ private:
     bool stopped_ = false;
 };
 
+std::atomic<cluster_keeper*> cluster_keeper::current{nullptr};
+
+/// The clusters by configuration (cluster::obtain()). One per process generation, as the keeper.
+struct cluster_registry
+{
+    struct slot
+    {
+        std::weak_ptr<cluster> made;
+        std::shared_future<std::shared_ptr<cluster>> building;  ///< valid while a build is under way
+    };
+    std::uint32_t generation = 0;
+    std::mutex mutex;
+    std::map<std::string, slot> slots;
+};
+
+/// Never destroyed (as the cluster keeper): a session may open at exit, after the static objects made since
+/// the application's (a static's destructor, an atexit handler); the process's end reclaims it.
+std::atomic<cluster_registry*> registry_now{nullptr};
+
 } // namespace
 
 void cluster::linger(std::shared_ptr<cluster> const& c) noexcept
 {
-    if (!c)
+    if (!c || c->inherited())
         return;
     double const seconds = c->config().routing.linger;
     if (!(seconds > 0))
@@ -1877,17 +1933,12 @@ std::shared_ptr<cluster> cluster::obtain(cluster_config const& config)
 {
     // One cluster per configuration. A cluster is built outside the registry's lock (its eager `pool.min`
     // connects may take a connect timeout each): sessions of other configurations open meanwhile, and
-    // sessions of the same one wait for that build and share its cluster.
-    struct slot
-    {
-        std::weak_ptr<cluster> made;
-        std::shared_future<std::shared_ptr<cluster>> building;  ///< valid while a build is under way
-    };
-    // Never destroyed (as the cluster keeper): a session may open at exit, after the static objects made since
-    // the application's (a static's destructor, an atexit handler); the process's end reclaims them.
-    static auto* const registered = new std::pair<std::mutex, std::map<std::string, slot>>();
-    std::mutex& registry_mutex = registered->first;
-    std::map<std::string, slot>& registry = registered->second;
+    // sessions of the same one wait for that build and share its cluster. A child process of fork() starts a
+    // registry of its own: it never finds its parent's clusters.
+    count_forks();
+    cluster_registry& registered = of_this_generation(registry_now);
+    std::mutex& registry_mutex = registered.mutex;
+    std::map<std::string, cluster_registry::slot>& registry = registered.slots;
 
     std::string const key = config.identity();
     std::promise<std::shared_ptr<cluster>> promise;
@@ -1900,7 +1951,7 @@ std::shared_ptr<cluster> cluster::obtain(cluster_config const& config)
             else
                 ++it;
         }
-        slot& s = registry[key];
+        cluster_registry::slot& s = registry[key];
         if (auto existing = s.made.lock())
             return existing;
         if (s.building.valid())
@@ -1927,7 +1978,7 @@ std::shared_ptr<cluster> cluster::obtain(cluster_config const& config)
     }
     {
         std::lock_guard<std::mutex> lock(registry_mutex);
-        slot& s = registry[key];
+        cluster_registry::slot& s = registry[key];
         s.made = made;
         s.building = {};
     }

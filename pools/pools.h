@@ -10,6 +10,7 @@
 #include "causal.h"
 #include "classifier.h"
 #include "config.h"
+#include "fork.h"
 #include "watchdog.h"
 
 #include <soci/routing/soci-routing.h>
@@ -149,6 +150,10 @@ public:
     /// `primary "primary" (127.0.0.1:5432, db app, user app)`: for messages, never with a password.
     std::string describe() const;
 
+    /// Made by the parent of this process (fork.h): its connections are the parent's; it lends none, and
+    /// takes back and closes none (a connection given back is abandoned).
+    bool inherited() const noexcept;
+
     /// Borrows an open connection, opening a new one while below `max`; waits up to `wait` for one to be
     /// given back. Returns an empty lease when the wait runs out. A failed connect throws the driver's
     /// soci_error with the endpoint described (and records a connection failure).
@@ -249,11 +254,16 @@ public:
     static void linger(std::shared_ptr<cluster> const& c) noexcept;
 
     explicit cluster(cluster_config config);
+    /// An inherited cluster (fork.h) is abandoned, not closed: its connections and threads are the parent's.
     ~cluster();
     cluster(cluster const&) = delete;
     cluster& operator=(cluster const&) = delete;
 
     cluster_config const& config() const noexcept;
+    /// Made by the parent of this process (fork.h): its sessions may not run here.
+    bool inherited() const noexcept { return generation_ != process_generation(); }
+    /// The message for a session of this cluster used in a child process (inherited()).
+    std::string inherited_message() const;
     /// A number no other cluster of this process has had or will have (1, 2, ...). A cluster's configuration
     /// never changes, so the number names it: caches keyed by configuration (the classifier options in
     /// backend's text cache) use it, and every session of the configuration shares their entries.
@@ -304,6 +314,8 @@ public:
     soci::routing_check check() const;
 
 private:
+    std::uint32_t const generation_ = process_generation();
+    long const pid_;
     struct impl;
     std::unique_ptr<impl> impl_;
 };

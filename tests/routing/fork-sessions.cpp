@@ -1,0 +1,263 @@
+// A program that forks with routing sessions open or just closed, as pre-fork servers and daemons do. Run by
+// routing_fork_test (test-fork.cpp), one scenario per process:
+//
+//   fork-sessions parent-open | parent-closed | inherited
+//
+// A child process shares its parent's sockets. A connection both processes use carries two protocol streams
+// at once (each may read the other's answers), and a child that closes an inherited connection closes the
+// parent's. So the child must get connections of its own, and never touch the parent's: not use them, not
+// close them, not wait for the parent's threads, which it did not inherit.
+//
+// It prints what each process saw: whether the child's connections are its own (the server's id of the
+// connection differs from the parent's), whether the parent's are still the same and alive afterwards. A child
+// that does not end within 30 s is killed and reported as hung.
+//
+// The cluster comes from the environment `ci/clusters env` prints (SOCI_ROUTING_TEST_DRIVER picks the driver);
+// the connect string names the primary and one replica, so that every read of the parent meets the same
+// replica connection.
+
+#include <soci/soci.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace
+{
+
+bool mysql()
+{
+    char const* driver = std::getenv("SOCI_ROUTING_TEST_DRIVER");
+    return driver != nullptr && std::string(driver) == "mysql";
+}
+
+std::string env(char const* name)
+{
+    char const* v = std::getenv(name);
+    if (v == nullptr || *v == '\0')
+    {
+        std::fprintf(stderr, "fork-sessions: %s is not set (ci/clusters env)\n", name);
+        std::exit(2);
+    }
+    return v;
+}
+
+std::string connect_string()
+{
+    // linger: the parent's closed session leaves its cluster (and idle connections) in place for the child to
+    // find, as a session closed just before a fork() does.
+    if (mysql())
+        return "routing://primary='mysql://" + env("SOCI_ROUTING_MYSQL_PRIMARY") + "' replica='"
+            + env("SOCI_ROUTING_MYSQL_REPLICA_1") + "' sticky=0 linger=60";
+    return "routing://primary='postgresql://" + env("SOCI_ROUTING_PG_PRIMARY") + "' replica='"
+        + env("SOCI_ROUTING_PG_REPLICA_1") + "' sticky=0 linger=60";
+}
+
+/// The server's ids of the connections a session's statements ran on.
+struct ids
+{
+    long long primary = 0;
+    long long replica = 0;
+};
+
+// The row of the statement itself: no other connection is running it (the other process waits meanwhile).
+long long connection_id(soci::session& sql)
+{
+    long long id = 0;
+    if (mysql())
+        sql << "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' AND INFO LIKE '%fork_probe%'",
+            soci::into(id);
+    else
+        sql << "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%fork_probe%'",
+            soci::into(id);
+    return id;
+}
+
+ids probe(soci::session& sql)
+{
+    ids out;
+    sql.begin();  // in a transaction: on the primary
+    out.primary = connection_id(sql);
+    sql.commit();
+    out.replica = connection_id(sql);  // a read: on the replica
+    return out;
+}
+
+void say(std::string const& line)
+{
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+}
+
+std::string own(ids const& child, ids const& parent)
+{
+    return std::string("primary ") + (child.primary != parent.primary ? "own" : "shared") + ", replica "
+        + (child.replica != parent.replica ? "own" : "shared");
+}
+
+std::string same(ids const& now, ids const& before)
+{
+    return std::string("primary ") + (now.primary == before.primary ? "same" : "changed") + ", replica "
+        + (now.replica == before.replica ? "same" : "changed");
+}
+
+char const* statement_text()
+{
+    return mysql() ? "SELECT CAST(:n AS SIGNED) + 1 AS fork_value" : "SELECT CAST(:n AS INTEGER) + 1 AS fork_value";
+}
+
+/// Forks; the child runs `child` and exits with its status (1 on an exception). The parent waits for it (30 s
+/// at most) and says how it ended.
+template <typename F>
+void in_child(F child)
+{
+    std::fflush(stdout);
+    pid_t const pid = fork();
+    if (pid < 0)
+    {
+        std::perror("fork-sessions: fork");
+        std::exit(2);
+    }
+    if (pid == 0)
+    {
+        try
+        {
+            child();
+        }
+        catch (std::exception const& e)
+        {
+            say(std::string("child: error: ") + e.what());
+            std::exit(1);
+        }
+        std::exit(0);  // runs the exit handlers and static destructors, as a child that ends normally does
+    }
+    int status = 0;
+    auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;)
+    {
+        pid_t const r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (std::chrono::steady_clock::now() > deadline)
+        {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            say("child: hung");
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (WIFEXITED(status))
+        say("child: exited " + std::to_string(WEXITSTATUS(status)));
+    else
+        say("child: killed by signal " + std::to_string(WTERMSIG(status)));
+}
+
+// The parent keeps its session open; the child opens one of the same configuration.
+void parent_open(std::string const& cs)
+{
+    soci::session sql(cs);
+    ids const before = probe(sql);
+    say("parent: probed");
+    in_child([&] {
+        soci::session mine(cs);
+        say("child: " + own(probe(mine), before));
+    });
+    say("parent: " + same(probe(sql), before));
+}
+
+// The parent closes its session before the fork (its connections wait in the pools for `linger`).
+void parent_closed(std::string const& cs)
+{
+    ids before;
+    {
+        soci::session sql(cs);
+        before = probe(sql);
+    }
+    say("parent: probed");
+    in_child([&] {
+        soci::session mine(cs);
+        say("child: " + own(probe(mine), before));
+    });
+    soci::session again(cs);
+    say("parent: " + same(probe(again), before));
+}
+
+// The child uses the session and the prepared statement it inherited, then reconnects the session.
+void inherited(std::string const& cs)
+{
+    soci::session sql(cs);
+    ids const before = probe(sql);
+    say("parent: probed");
+    int n = 1;
+    long long value = 0;
+    auto st = std::make_unique<soci::statement>((sql.prepare << statement_text(), soci::use(n), soci::into(value)));
+    st->execute(true);
+    say("parent: statement " + std::to_string(value));
+    in_child([&] {
+        try
+        {
+            st->execute(true);
+            say("child: statement ran, " + std::to_string(value));
+        }
+        catch (soci::soci_error const& e)
+        {
+            bool const named = std::string(e.what()).find("fork()") != std::string::npos;
+            say(named ? "child: statement refused" : std::string("child: statement failed: ") + e.what());
+        }
+        try
+        {
+            probe(sql);
+            say("child: session ran");
+        }
+        catch (soci::soci_error const& e)
+        {
+            bool const named = std::string(e.what()).find("fork()") != std::string::npos;
+            say(named ? "child: session refused" : std::string("child: session failed: ") + e.what());
+        }
+        say(std::string("child: connected ") + (sql.is_connected() ? "yes" : "no"));
+        st.reset();  // the parent's prepared statement must stay
+        sql.reconnect();
+        say("child: reconnected, " + own(probe(sql), before));
+    });
+    value = 0;
+    st->execute(true);
+    say("parent: statement " + std::to_string(value));
+    say("parent: " + same(probe(sql), before));
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    std::string const scenario = argc > 1 ? argv[1] : "";
+    std::string const cs = connect_string();
+    try
+    {
+        if (scenario == "parent-open")
+            parent_open(cs);
+        else if (scenario == "parent-closed")
+            parent_closed(cs);
+        else if (scenario == "inherited")
+            inherited(cs);
+        else
+        {
+            std::fprintf(stderr, "usage: fork-sessions parent-open | parent-closed | inherited\n");
+            return 2;
+        }
+    }
+    catch (std::exception const& e)
+    {
+        say(std::string("parent: error: ") + e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,60 @@
+// fork() with routing sessions: a pre-fork server's workers, a daemon that checks its database and then
+// forks. The child inherits the parent's sessions and pools as memory only: their connections are the
+// parent's sockets, their threads stayed in the parent, their locks may be held by one of those threads. Each
+// scenario runs in its own process (fork-sessions.cpp), which forks once and reports what both processes saw.
+
+#define BOOST_TEST_MODULE routing_fork
+#include <boost/test/unit_test.hpp>
+
+#include "helper-process.h"
+
+#include <string>
+
+namespace
+{
+
+void check(std::string const& scenario, std::string const& expected)
+{
+    helper_process::check(FORK_SESSIONS, scenario, expected);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(routing_fork)
+
+// The child's session gets connections of its own, the child ends, and the parent's connections are intact.
+BOOST_AUTO_TEST_CASE(child_gets_its_own_connections_while_the_parent_keeps_its_session)
+{
+    check("parent-open", "parent: probed\n"
+                         "child: primary own, replica own\n"
+                         "child: exited 0\n"
+                         "parent: primary same, replica same\n");
+}
+
+// The parent's pooled connections outlive its session (linger): the child neither takes them nor closes them,
+// and it ends without waiting for the parent's threads.
+BOOST_AUTO_TEST_CASE(child_neither_takes_nor_closes_the_connections_its_parent_pooled)
+{
+    check("parent-closed", "parent: probed\n"
+                           "child: primary own, replica own\n"
+                           "child: exited 0\n"
+                           "parent: primary same, replica same\n");
+}
+
+// A session or statement opened before fork() refuses to run in the child, naming fork(), and reports itself
+// not connected; reconnect() gives it connections of the child's own. The parent's prepared statement and
+// connections are untouched by the child's destroying its copies.
+BOOST_AUTO_TEST_CASE(session_opened_before_fork_refuses_in_the_child_until_reconnected)
+{
+    check("inherited", "parent: probed\n"
+                       "parent: statement 2\n"
+                       "child: statement refused\n"
+                       "child: session refused\n"
+                       "child: connected no\n"
+                       "child: reconnected, primary own, replica own\n"
+                       "child: exited 0\n"
+                       "parent: statement 2\n"
+                       "parent: primary same, replica same\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
