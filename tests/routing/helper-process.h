@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 namespace helper_process
@@ -24,6 +23,7 @@ struct outcome
 {
     int status = -1;  ///< exit status; 128 + N for signal N
     std::string output;
+    std::string notes;  ///< a sanitizer's lines ("==PID==..."), apart
 };
 
 /// Runs `program scenario`, its standard output and error together.
@@ -39,9 +39,17 @@ inline outcome run(std::string const& program, std::string const& scenario)
     if (raw != -1 && WIFEXITED(raw))
         o.status = WEXITSTATUS(raw);
     std::ifstream in(out);
-    std::ostringstream text;
-    text << in.rdbuf();
-    o.output = text.str();
+    std::string line;
+    while (std::getline(in, line))
+    {
+        // A sanitizer's notes ("==PID==Running thread N was not suspended", LeakSanitizer in a child of fork()
+        // whose parent had threads) are not the program's output; an error it finds sets the exit status.
+        if (line.size() > 2 && line.compare(0, 2, "==") == 0 && line.find("==", 2) != std::string::npos)
+            o.notes += line + "\n";
+        else
+            o.output += line + "\n";
+    }
+    in.close();
     std::remove(out.c_str());
     return o;
 }
@@ -50,9 +58,9 @@ inline outcome run(std::string const& program, std::string const& scenario)
 inline void check(std::string const& program, std::string const& scenario, std::string const& expected)
 {
     outcome const o = run(program, scenario);
-    BOOST_TEST_MESSAGE(scenario << ": status " << o.status << "\n" << o.output);
+    BOOST_TEST_MESSAGE(scenario << ": status " << o.status << "\n" << o.output << o.notes);
     // The shell reports a signal as 128 + N (134: SIGABRT, from the allocator finding its heap corrupted).
-    BOOST_TEST(o.status == 0, scenario << " ended with status " << o.status << ":\n" << o.output);
+    BOOST_TEST(o.status == 0, scenario << " ended with status " << o.status << ":\n" << o.output << o.notes);
     BOOST_TEST(o.output == expected, scenario << " printed:\n" << o.output << "expected:\n" << expected);
 }
 
