@@ -551,7 +551,10 @@ routing_session_backend::routing_session_backend(soci::connection_parameters con
     }
     // session::reconnect(): the application wants a fresh connection, not the pooled one it gave back.
     if (reconnecting && l)
+    {
         l.session().reconnect();
+        keep_from_programs(l.session(), state_->driver_);
+    }
     state_->owner_ = this;
 }
 

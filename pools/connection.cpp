@@ -14,6 +14,8 @@
 #include <libpq-fe.h>
 #include <mysql.h>
 
+#include <fcntl.h>
+
 namespace soci_routing
 {
 
@@ -111,6 +113,22 @@ long long last_insert_id(soci::session& sql, driver d) noexcept
         return 0;
     MYSQL* conn = my_conn(sql);
     return conn != nullptr ? static_cast<long long>(mysql_insert_id(conn)) : 0;
+}
+
+void keep_from_programs(soci::session& sql, driver d) noexcept
+{
+    // libpq marks its sockets close-on-exec itself; MariaDB Connector/C does not.
+    if (d != driver::mysql)
+        return;
+    MYSQL* conn = my_conn(sql);
+    if (conn == nullptr)
+        return;
+    int const fd = static_cast<int>(mysql_get_socket(conn));
+    if (fd < 0)
+        return;
+    int const flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC) == 0)
+        fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
 namespace detail

@@ -38,6 +38,7 @@ std::unique_ptr<soci::session> open_session(endpoint_config const& endpoint)
     if (endpoint.drv == driver::mysql)
     {
         auto sql = std::make_unique<soci::session>(soci::mysql, endpoint.connect_string());
+        keep_from_programs(*sql, endpoint.drv);
         // SOCI 4.0.3 hands sslca to Connector/C, which asks for TLS but carries on in plain text when the
         // server (or something between) offers none: a connection weaker than configured is never used.
         if (endpoint.options.count("sslca") != 0 && !mysql_encrypted(*sql))

@@ -75,6 +75,10 @@ server_transaction transaction_status(soci::session& sql, driver d) noexcept;
 /// MySQL only: an error packet carries no status, so after an error the flags may be stale; a ping brings
 /// them up to date (one round trip). false when the connection is gone.
 bool refresh_transaction_status(soci::session& sql, driver d) noexcept;
+/// Marks the connection's socket close-on-exec: a program the process starts (popen(), system(), exec) must
+/// not hold an authenticated socket to the database, nor keep the server's side of it open once its owner is
+/// gone. libpq does so itself; MariaDB Connector/C does not. Called after every connect and reconnect.
+void keep_from_programs(soci::session& sql, driver d) noexcept;
 /// MySQL: the AUTO_INCREMENT value of the last statement on `sql` (mysql_insert_id; client-side). 0 otherwise.
 long long last_insert_id(soci::session& sql, driver d) noexcept;
 

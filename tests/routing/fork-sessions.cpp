@@ -1,12 +1,17 @@
 // A program that forks with routing sessions open or just closed, as pre-fork servers and daemons do. Run by
 // routing_fork_test (test-fork.cpp), one scenario per process:
 //
-//   fork-sessions parent-open | parent-closed | inherited
+//   fork-sessions parent-open | parent-closed | inherited | exec
 //
 // A child process shares its parent's sockets. A connection both processes use carries two protocol streams
 // at once (each may read the other's answers), and a child that closes an inherited connection closes the
 // parent's. So the child must get connections of its own, and never touch the parent's: not use them, not
 // close them, not wait for the parent's threads, which it did not inherit.
+//
+// A program the process starts (popen(), system(), fork() and exec) must not inherit a connection at all: it
+// would hold an authenticated socket to the database, and keep the server's side of it open after the process
+// that owned it is gone (with its transaction and locks, if it crashed mid-transaction). The `exec` scenario
+// counts the sockets such a program finds open.
 //
 // It prints what each process saw: whether the child's connections are its own (the server's id of the
 // connection differs from the parent's), whether the parent's are still the same and alive afterwards. A child
@@ -234,6 +239,31 @@ void inherited(std::string const& cs)
     say("parent: " + same(probe(sql), before));
 }
 
+// A program started while the session's pooled connections are open (to the primary and the replica).
+void exec(std::string const& cs)
+{
+    soci::session sql(cs);
+    probe(sql);
+    say("parent: probed");
+    std::fflush(stdout);
+    FILE* listing = popen("ls -l /proc/self/fd", "r");
+    if (listing == nullptr)
+    {
+        std::perror("fork-sessions: popen");
+        std::exit(2);
+    }
+    int sockets = 0;
+    char line[512];
+    while (std::fgets(line, sizeof line, listing) != nullptr)
+        sockets += std::string(line).find("socket:") != std::string::npos ? 1 : 0;
+    if (pclose(listing) != 0)
+    {
+        std::fprintf(stderr, "fork-sessions: ls failed\n");
+        std::exit(2);
+    }
+    say("exec: " + std::to_string(sockets) + " sockets inherited");
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -248,9 +278,11 @@ int main(int argc, char** argv)
             parent_closed(cs);
         else if (scenario == "inherited")
             inherited(cs);
+        else if (scenario == "exec")
+            exec(cs);
         else
         {
-            std::fprintf(stderr, "usage: fork-sessions parent-open | parent-closed | inherited\n");
+            std::fprintf(stderr, "usage: fork-sessions parent-open | parent-closed | inherited | exec\n");
             return 2;
         }
     }

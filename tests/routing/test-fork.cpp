@@ -1,5 +1,5 @@
 // fork() with routing sessions: a pre-fork server's workers, a daemon that checks its database and then
-// forks. The child inherits the parent's sessions and pools as memory only: their connections are the
+// forks; and exec(), a program the process starts. The child inherits the parent's sessions and pools as memory only: their connections are the
 // parent's sockets, their threads stayed in the parent, their locks may be held by one of those threads. Each
 // scenario runs in its own process (fork-sessions.cpp), which forks once and reports what both processes saw.
 
@@ -55,6 +55,14 @@ BOOST_AUTO_TEST_CASE(session_opened_before_fork_refuses_in_the_child_until_recon
                        "child: exited 0\n"
                        "parent: statement 2\n"
                        "parent: primary same, replica same\n");
+}
+
+// A program the process starts (popen) finds none of the pooled connections open: an authenticated socket to
+// the database is not its to have, and it would keep the server's side open after the owner is gone.
+BOOST_AUTO_TEST_CASE(programs_the_process_starts_inherit_no_connection)
+{
+    check("exec", "parent: probed\n"
+                  "exec: 0 sockets inherited\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
