@@ -2,6 +2,7 @@
 
 #include "pools.h"
 #include "pools-detail.h"
+#include "threads.h"
 
 #include <soci/mysql/soci-mysql.h>
 
@@ -185,6 +186,8 @@ int discover_primary(cluster_config const& config)
         nodes.push_back(&r);
     std::vector<std::future<detail::node_observation>> probes;
     for (auto const* ep : nodes)
+    {
+        signals_blocked const blocked;  // the probe's thread takes none of the application's signals
         probes.push_back(std::async(std::launch::async, [ep] {
             detail::node_observation o;
             try
@@ -199,6 +202,7 @@ int discover_primary(cluster_config const& config)
             }
             return o;
         }));
+    }
     std::vector<detail::node_observation> seen;
     std::vector<std::string> names;
     for (std::size_t i = 0; i < nodes.size(); ++i)
@@ -234,7 +238,10 @@ soci::routing_check check_cluster(cluster_config const& config)
     result.endpoints.push_back(check_primary(*primary, position));
     std::vector<std::future<soci::routing_endpoint_check>> replicas;
     for (auto const* ep : others)
+    {
+        signals_blocked const blocked;  // the check's thread takes none of the application's signals
         replicas.push_back(std::async(std::launch::async, [ep, &position] { return check_replica(*ep, position); }));
+    }
     bool replica_ok = false;
     for (auto& f : replicas)
     {

@@ -2,6 +2,7 @@
 
 #include "pools.h"
 #include "pools-detail.h"
+#include "threads.h"
 
 #include <soci/mysql/soci-mysql.h>
 #include <soci/postgresql/soci-postgresql.h>
@@ -1053,7 +1054,7 @@ void endpoint_pool::start_recovery()
         d.recovery.join();  // the last probe's thread has finished (recovering was false)
     try
     {
-        d.recovery = std::thread([this] { recover(); });
+        d.recovery = router_thread([this] { recover(); });
     }
     catch (...)
     {
@@ -1448,11 +1449,11 @@ cluster::cluster(cluster_config config)
         d.probe_sessions.resize(d.nodes.size());
         d.started = 1;
         d.topology_round();
-        d.topology_thread = std::thread([this] { impl_->topology_run(); });
+        d.topology_thread = router_thread([this] { impl_->topology_run(); });
     }
     else
         d.writable = d.primary.get();
-    d.housekeeper = std::thread([this] { impl_->run(); });
+    d.housekeeper = router_thread([this] { impl_->run(); });
 }
 
 cluster::~cluster()
@@ -1640,7 +1641,7 @@ void cluster::impl::topology_round()
     };
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < n; ++i)
-        threads.emplace_back(probe, i);
+        threads.push_back(router_thread([&probe, i] { probe(i); }));
     probe(0);
     for (auto& t : threads)
         t.join();
@@ -1813,7 +1814,7 @@ public:
             return;
         kept_[c.get()] = {c, clock::now() + for_how_long};
         if (!reaper_.joinable())
-            reaper_ = std::thread([this] { run(); });
+            reaper_ = router_thread([this] { run(); });
         lock.unlock();
         wake_.notify_all();
     }

@@ -3,6 +3,7 @@
 #include "watchdog.h"
 
 #include "soci-internals.h"
+#include "threads.h"
 
 #include <libpq-fe.h>
 #include <mysql.h>
@@ -82,7 +83,7 @@ socket_watchdog::watch socket_watchdog::arm(soci::session& sql, driver d, std::c
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!thread_.joinable())
-            thread_ = std::thread([this] { run(); });
+            thread_ = router_thread([this] { run(); });
         w.owner_ = this;
         w.id_ = ++next_id_;
         entries_.push_back({w.id_, fd, deadline, false});

@@ -1,9 +1,10 @@
-// fork() with routing sessions: a pre-fork server's workers, a daemon that checks its database and then
-// forks; and exec(), a program the process starts. The child inherits the parent's sessions and pools as memory only: their connections are the
-// parent's sockets, their threads stayed in the parent, their locks may be held by one of those threads. Each
-// scenario runs in its own process (fork-sessions.cpp), which forks once and reports what both processes saw.
+// A process's events around its routing sessions: fork() (a pre-fork server's workers, a daemon that checks its
+// database and then forks), a program it starts, signals it waits for. A child of fork() inherits the parent's
+// sessions and pools as memory only: their connections are the parent's sockets, their threads stayed in the
+// parent, their locks may be held by one of those threads. Each scenario runs in its own process
+// (process-events.cpp), which reports what it (and its child) saw.
 
-#define BOOST_TEST_MODULE routing_fork
+#define BOOST_TEST_MODULE routing_process
 #include <boost/test/unit_test.hpp>
 
 #include "helper-process.h"
@@ -15,12 +16,12 @@ namespace
 
 void check(std::string const& scenario, std::string const& expected)
 {
-    helper_process::check(FORK_SESSIONS, scenario, expected);
+    helper_process::check(PROCESS_EVENTS, scenario, expected);
 }
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(routing_fork)
+BOOST_AUTO_TEST_SUITE(routing_process)
 
 // The child's session gets connections of its own, the child ends, and the parent's connections are intact.
 BOOST_AUTO_TEST_CASE(child_gets_its_own_connections_while_the_parent_keeps_its_session)
@@ -63,6 +64,14 @@ BOOST_AUTO_TEST_CASE(programs_the_process_starts_inherit_no_connection)
 {
     check("exec", "parent: probed\n"
                   "exec: 0 sockets inherited\n");
+}
+
+// A process-directed signal waits for the application's thread that waits for it (sigwait), never lands on a
+// thread of the router's: that thread's handler would run there, or the signal's default action end the process.
+BOOST_AUTO_TEST_CASE(signals_sent_to_the_process_reach_the_thread_that_waits_for_them)
+{
+    check("signals", "parent: probed\n"
+                     "signals: 20 of 20 waited for, 0 handled on other threads\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,7 +1,8 @@
-// A program that forks with routing sessions open or just closed, as pre-fork servers and daemons do. Run by
-// routing_fork_test (test-fork.cpp), one scenario per process:
+// What a process does around its routing sessions: fork() with sessions open or just closed, as pre-fork
+// servers and daemons do; start a program; wait for signals. Run by
+// routing_process_test (test-process-events.cpp), one scenario per process:
 //
-//   fork-sessions parent-open | parent-closed | inherited | exec
+//   process-events parent-open | parent-closed | inherited | exec | signals
 //
 // A child process shares its parent's sockets. A connection both processes use carries two protocol streams
 // at once (each may read the other's answers), and a child that closes an inherited connection closes the
@@ -13,6 +14,12 @@
 // that owned it is gone (with its transaction and locks, if it crashed mid-transaction). The `exec` scenario
 // counts the sockets such a program finds open.
 //
+// A signal sent to the process (SIGTERM, SIGINT, SIGCHLD, ...) is delivered to any thread that does not block
+// it. An application that waits for its signals with sigwait() in one thread, the others blocking them, must
+// get every one: a thread of the router's may not take it (its handler would run there, or its default action
+// end the process). The `signals` scenario blocks SIGUSR1 only after its session started the router's
+// threads, as a server that sets up its signal thread after connecting does.
+//
 // It prints what each process saw: whether the child's connections are its own (the server's id of the
 // connection differs from the parent's), whether the parent's are still the same and alive afterwards. A child
 // that does not end within 30 s is killed and reported as hung.
@@ -23,10 +30,12 @@
 
 #include <soci/soci.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -49,7 +58,7 @@ std::string env(char const* name)
     char const* v = std::getenv(name);
     if (v == nullptr || *v == '\0')
     {
-        std::fprintf(stderr, "fork-sessions: %s is not set (ci/clusters env)\n", name);
+        std::fprintf(stderr, "process-events: %s is not set (ci/clusters env)\n", name);
         std::exit(2);
     }
     return v;
@@ -128,7 +137,7 @@ void in_child(F child)
     pid_t const pid = fork();
     if (pid < 0)
     {
-        std::perror("fork-sessions: fork");
+        std::perror("process-events: fork");
         std::exit(2);
     }
     if (pid == 0)
@@ -249,7 +258,7 @@ void exec(std::string const& cs)
     FILE* listing = popen("ls -l /proc/self/fd", "r");
     if (listing == nullptr)
     {
-        std::perror("fork-sessions: popen");
+        std::perror("process-events: popen");
         std::exit(2);
     }
     int sockets = 0;
@@ -258,10 +267,42 @@ void exec(std::string const& cs)
         sockets += std::string(line).find("socket:") != std::string::npos ? 1 : 0;
     if (pclose(listing) != 0)
     {
-        std::fprintf(stderr, "fork-sessions: ls failed\n");
+        std::fprintf(stderr, "process-events: ls failed\n");
         std::exit(2);
     }
     say("exec: " + std::to_string(sockets) + " sockets inherited");
+}
+
+std::atomic<int> handled_elsewhere{0};
+
+// Process-directed signals after the router's threads started: each must wait, pending, for the thread that
+// waits for it.
+void signals(std::string const& cs)
+{
+    struct sigaction action = {};
+    action.sa_handler = [](int) { handled_elsewhere.fetch_add(1); };
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGUSR1, &action, nullptr);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+
+    soci::session sql(cs);
+    probe(sql);  // the cluster's threads run now (and the statements' watchdog)
+    say("parent: probed");
+    pthread_sigmask(SIG_BLOCK, &usr1, nullptr);  // from now on this thread takes SIGUSR1 with sigtimedwait()
+    int const sent = 20;
+    int waited = 0;
+    for (int i = 0; i != sent; ++i)
+    {
+        kill(getpid(), SIGUSR1);
+        timespec const second{1, 0};
+        if (sigtimedwait(&usr1, nullptr, &second) == SIGUSR1)
+            ++waited;
+        probe(sql);
+    }
+    say("signals: " + std::to_string(waited) + " of " + std::to_string(sent) + " waited for, "
+        + std::to_string(handled_elsewhere.load()) + " handled on other threads");
 }
 
 } // namespace
@@ -280,9 +321,11 @@ int main(int argc, char** argv)
             inherited(cs);
         else if (scenario == "exec")
             exec(cs);
+        else if (scenario == "signals")
+            signals(cs);
         else
         {
-            std::fprintf(stderr, "usage: fork-sessions parent-open | parent-closed | inherited | exec\n");
+            std::fprintf(stderr, "usage: process-events parent-open | parent-closed | inherited | exec | signals\n");
             return 2;
         }
     }
