@@ -61,6 +61,11 @@ session_state::~session_state()
     cluster::linger(cluster_);
 }
 
+void session_state::throw_inherited() const
+{
+    throw soci::soci_error(cluster_->inherited_message());
+}
+
 route_state session_state::facts(classification const& c) const noexcept
 {
     route_state s;
@@ -838,7 +843,7 @@ std::string routing_session_backend::get_backend_name() const
 
 soci::details::statement_backend* routing_session_backend::make_statement_backend()
 {
-    state_->check_process();
+    // A statement checks the process at its prepare and execution (check_process()).
     state_->sync_failover();
     return new routing_statement_backend(state_);
 }

@@ -213,9 +213,12 @@ struct session_state
     /// A child of fork() may not use a session its parent opened (pools/fork.h): throws saying so.
     void check_process() const
     {
-        if (cluster_->inherited())
-            throw soci::soci_error(cluster_->inherited_message());
+        if (generation_ != process_generation())
+            throw_inherited();
     }
+    [[noreturn]] void throw_inherited() const;
+    /// The process generation that opened the session (pools/fork.h).
+    std::uint32_t const generation_ = process_generation();
 
     /// The facts route() needs, for a statement of classification `c`.
     route_state facts(classification const& c) const noexcept;
@@ -505,6 +508,8 @@ private:
     /// Places the inner statement where route() says (no-op when already there).
     void place(bool replay_execution);
     void drop_inner() noexcept;
+    /// drop_inner() in a child of fork(), for a statement of its parent's (pools/fork.h).
+    [[gnu::cold, gnu::noinline]] void abandon_inner() noexcept;
     void finish_execution() noexcept;
     /// An execution failed: the endpoint it ran on is the session's last one.
     void note_failed() noexcept;

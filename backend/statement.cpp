@@ -97,16 +97,19 @@ void routing_statement_backend::clean_up()
     endpoint_.reset();
 }
 
+void routing_statement_backend::abandon_inner() noexcept
+{
+    // A child of fork() lets go of its parent's statement: the prepared statement on the server is the
+    // parent's (no DEALLOCATE on its connection), and so is the cache entry.
+    abandon(std::move(inner_));
+    abandon(std::move(cached_));
+    cached_inner_ = false;
+}
+
 void routing_statement_backend::drop_inner() noexcept
 {
-    if (state_->cluster_->inherited())
-    {
-        // A child of fork() lets go of its parent's statement: the prepared statement on the server is the
-        // parent's (no DEALLOCATE on its connection), and so is the cache entry.
-        abandon(std::move(inner_));
-        abandon(std::move(cached_));
-        cached_inner_ = false;
-    }
+    if (state_->generation_ != process_generation())
+        abandon_inner();
     // Inner elements read their inner statement's internals: they go first.
     for (routing_element* e : elements_)
         e->drop_inner();
