@@ -133,6 +133,13 @@ char const* statement_text()
 template <typename F>
 void in_child(F child)
 {
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer's allocator (GCC 12) is not fork-safe: a child forked while another thread is inside it
+    // can wait for ever on a lock of it (seen: parent-closed, the cluster keeper's thread starting as the
+    // parent's session closed). glibc's malloc takes its locks around fork(). Under ASan, the router's threads
+    // get a moment to settle first.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+#endif
     std::fflush(stdout);
     pid_t const pid = fork();
     if (pid < 0)
