@@ -587,7 +587,7 @@ routing_session_backend::~routing_session_backend()
 bool routing_session_backend::is_connected()
 {
     // In a child of fork(), a session of its parent's is not connected (reconnect() gives it connections).
-    if (state_->cluster_->inherited())
+    if (state_->generation_ != process_generation())
         return false;
     try
     {

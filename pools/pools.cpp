@@ -666,11 +666,6 @@ lease endpoint_pool::acquire(void const* affinity)
     return acquire(impl_->wait_timeout, affinity);
 }
 
-bool endpoint_pool::inherited() const noexcept
-{
-    return impl_->generation != process_generation();
-}
-
 lease endpoint_pool::acquire(std::chrono::milliseconds wait, void const* affinity)
 {
     impl& d = *impl_;

@@ -154,12 +154,9 @@ public:
     /// `primary "primary" (127.0.0.1:5432, db app, user app)`: for messages, never with a password.
     std::string describe() const;
 
-    /// Made by the parent of this process (fork.h): its connections are the parent's; it lends none, and
-    /// takes back and closes none (a connection given back is abandoned).
-    bool inherited() const noexcept;
-
     /// Borrows an open connection, opening a new one while below `max`; waits up to `wait` for one to be
-    /// given back. Returns an empty lease when the wait runs out. A failed connect throws the driver's
+    /// given back. A pool made by the parent of this process (fork.h) lends nothing: it throws saying so (and
+    /// give_back() abandons what comes back to it, closing nothing of the parent's). Returns an empty lease when the wait runs out. A failed connect throws the driver's
     /// soci_error with the endpoint described (and records a connection failure).
     ///
     /// `affinity` (any address that stands for the borrower, e.g. its session): among the idle connections,
