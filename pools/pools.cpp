@@ -308,6 +308,7 @@ struct endpoint_pool::impl
     bool quarantined = false;      // no reads until a recovery probe succeeds
     int backoff = 0;               // failed recovery probes in a row: the interval grows with each
     clock::time_point retry_at{};  // the next recovery probe
+    std::int64_t retry_at_unix_ms = 0;  // the same instant on the wall clock, converted once (stats)
     bool recovering = false;       // a recovery probe is under way
     std::thread recovery;          // the last recovery probe's thread
     double lag = -1;
@@ -488,6 +489,7 @@ struct endpoint_pool::impl
         if (grow)
             ++backoff;
         retry_at = now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(window));
+        retry_at_unix_ms = detail::to_unix_ms(retry_at);
     }
 
     // Returns the idle connections to close (outside the lock).
@@ -1287,7 +1289,7 @@ soci::routing_endpoint_stats endpoint_pool::stats() const
     if (d.quarantined)
     {
         s.state = "quarantined";
-        s.quarantined_until_ms = detail::to_unix_ms(d.retry_at);
+        s.quarantined_until_ms = d.retry_at_unix_ms;
     }
     else if (d.connect_failed)
         s.state = "down";

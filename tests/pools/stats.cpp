@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -207,6 +209,49 @@ BOOST_AUTO_TEST_CASE(quarantined_endpoint_is_down_in_prometheus_with_its_window)
     auto j = nlohmann::json::parse(s.to_json());
     BOOST_TEST(j["endpoints"][1]["state"] == "quarantined");
     BOOST_TEST(j["endpoints"][1]["quarantined_until_ms"] == r.quarantined_until_ms);
+}
+
+// When the next recovery probe is due is one instant: a monitor that reads stats in a loop sees
+// quarantined_until_ms change only when a probe is scheduled, never by a millisecond between two reads.
+BOOST_AUTO_TEST_CASE(quarantined_until_is_the_same_on_every_read_until_the_next_probe)
+{
+    auto config = test_cluster(0);
+    config.replicas.push_back(closed_port(config.primary, "replica-bad"));
+    config.routing.failures = 1;
+    config.routing.retry_window = 30;
+    cluster c(config);
+    BOOST_CHECK_THROW(c.replica(0).acquire(), soci::soci_error);
+    std::int64_t const first = c.stats().endpoints.at(1).quarantined_until_ms;
+    BOOST_REQUIRE(first > unix_ms());
+    // The reads compete for the CPU, as on a busy machine: a reader switched out between two clock readings
+    // must not see the instant move.
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> busy;
+    for (unsigned i = 0; i < 2 * std::max(1u, std::thread::hardware_concurrency()); ++i)
+        busy.emplace_back([&stop] {
+            while (!stop.load(std::memory_order_relaxed))
+            {
+            }
+        });
+    int reads = 0;
+    int changed = 0;
+    std::int64_t last_other = 0;
+    auto const end = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+    while (std::chrono::steady_clock::now() < end)
+    {
+        std::int64_t const until = c.stats().endpoints.at(1).quarantined_until_ms;
+        ++reads;
+        if (until != first)
+        {
+            ++changed;
+            last_other = until;
+        }
+    }
+    stop = true;
+    for (auto& t : busy)
+        t.join();
+    BOOST_TEST_MESSAGE(reads << " reads of stats, " << changed << " with another quarantined_until_ms");
+    BOOST_TEST(changed == 0, changed << " of " << reads << " reads gave " << last_other << ", not " << first);
 }
 
 // A server's message is not always valid UTF-8 (a client encoding mismatch, a truncated multi-byte
