@@ -188,7 +188,8 @@ int discover_primary(cluster_config const& config)
     for (auto const* ep : nodes)
     {
         signals_blocked const blocked;  // the probe's thread takes none of the application's signals
-        probes.push_back(std::async(std::launch::async, [ep] {
+        // async | deferred: a probe the process refuses a thread for runs at get(), on this thread.
+        probes.push_back(std::async(std::launch::async | std::launch::deferred, [ep] {
             detail::node_observation o;
             try
             {
@@ -240,7 +241,10 @@ soci::routing_check check_cluster(cluster_config const& config)
     for (auto const* ep : others)
     {
         signals_blocked const blocked;  // the check's thread takes none of the application's signals
-        replicas.push_back(std::async(std::launch::async, [ep, &position] { return check_replica(*ep, position); }));
+        // async | deferred: a check whose thread the process refuses to start (at its thread or pid limit) runs
+        // at get(), on this thread, after the others.
+        replicas.push_back(std::async(std::launch::async | std::launch::deferred,
+                                      [ep, &position] { return check_replica(*ep, position); }));
     }
     bool replica_ok = false;
     for (auto& f : replicas)

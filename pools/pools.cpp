@@ -1055,9 +1055,10 @@ void endpoint_pool::start_recovery()
     }
     catch (...)
     {
+        // No thread (the process at its limit of threads or processes) or no memory: the probe is due again at
+        // the next housekeeping round, and the other endpoints' housekeeping goes on.
         std::lock_guard<pool_mutex> lock(d.mutex);
         d.recovering = false;
-        throw;
     }
 }
 
@@ -1339,6 +1340,7 @@ struct cluster::impl
 
     void topology_round();
     void topology_run();
+    void stop_topology() noexcept;
 
     mutable std::mutex history_mutex;  // causal: the primary's last known position
     causal_position history;
@@ -1446,11 +1448,19 @@ cluster::cluster(cluster_config config)
         d.probe_sessions.resize(d.nodes.size());
         d.started = 1;
         d.topology_round();
-        d.topology_thread = router_thread([this] { impl_->topology_run(); });
+        d.topology_thread = needed_router_thread("topology", [this] { impl_->topology_run(); });
     }
     else
         d.writable = d.primary.get();
-    d.housekeeper = router_thread([this] { impl_->run(); });
+    try
+    {
+        d.housekeeper = needed_router_thread("housekeeping", [this] { impl_->run(); });
+    }
+    catch (...)
+    {
+        d.stop_topology();  // a std::thread destroyed while it runs would end the process
+        throw;
+    }
 }
 
 cluster::~cluster()
@@ -1468,14 +1478,19 @@ cluster::~cluster()
     impl_->wake.notify_all();
     if (impl_->housekeeper.joinable())
         impl_->housekeeper.join();
+    impl_->stop_topology();
+}
+
+void cluster::impl::stop_topology() noexcept
+{
     {
-        std::lock_guard<std::mutex> lock(impl_->topology_mutex);
-        impl_->topology_stopping = true;
+        std::lock_guard<std::mutex> lock(topology_mutex);
+        topology_stopping = true;
     }
-    impl_->topology_wake.notify_all();
-    impl_->topology_done.notify_all();
-    if (impl_->topology_thread.joinable())
-        impl_->topology_thread.join();
+    topology_wake.notify_all();
+    topology_done.notify_all();
+    if (topology_thread.joinable())
+        topology_thread.join();
 }
 
 cluster_config const& cluster::config() const noexcept { return impl_->config; }
@@ -1636,10 +1651,25 @@ void cluster::impl::topology_round()
             }
         }
     };
+    // A probe whose thread the process refuses to start (at its thread or pid limit) runs on this one, after the
+    // others started: slower, never an error. `threads` has its room before the first starts, so that no
+    // std::thread that runs is ever dropped (it would end the process).
     std::vector<std::thread> threads;
+    threads.reserve(n);
+    std::vector<std::size_t> here{0};
     for (std::size_t i = 1; i < n; ++i)
-        threads.push_back(router_thread([&probe, i] { probe(i); }));
-    probe(0);
+    {
+        try
+        {
+            threads.push_back(router_thread([&probe, i] { probe(i); }));
+        }
+        catch (std::system_error const&)
+        {
+            here.push_back(i);
+        }
+    }
+    for (std::size_t i : here)
+        probe(i);
     for (auto& t : threads)
         t.join();
 

@@ -215,7 +215,8 @@ public:
     /// on a thread of its own (a fresh connection and one round trip, each within the connect timeout). A
     /// probe that succeeds ends the quarantine at once and leaves its connection in the pool; one that fails
     /// schedules the next after `retry_window`, doubling up to `retry_window_max` (not for a server that is
-    /// starting up or shutting down). Application reads never probe.
+    /// starting up or shutting down). Application reads never probe. A thread the process refuses to start leaves
+    /// the probe due at the next round.
     void start_recovery();
     /// Records the replication lag measured by a probe (seconds, -1 when unknown) and whether it makes
     /// the replica unusable.

@@ -3,8 +3,12 @@
 #ifndef SOCI_ROUTING_THREADS_H_INCLUDED
 #define SOCI_ROUTING_THREADS_H_INCLUDED
 
+#include <soci/soci-backend.h>
+
 #include <signal.h>
 
+#include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -41,6 +45,23 @@ std::thread router_thread(F&& f)
 {
     signals_blocked const blocked;
     return std::thread(std::forward<F>(f));
+}
+
+/// router_thread(), for a thread without which the work cannot go on: a refusal to start it (EAGAIN, the process
+/// at its limit of threads or processes: a container's pid limit, RLIMIT_NPROC) becomes a soci_error that names
+/// the thread, for the application to act on.
+template <typename F>
+std::thread needed_router_thread(char const* what, F&& f)
+{
+    try
+    {
+        return router_thread(std::forward<F>(f));
+    }
+    catch (std::system_error const& e)
+    {
+        throw soci::soci_error(std::string("soci-routing could not start its ") + what + " thread: " + e.what()
+                               + " (is the process at its limit of threads or processes?)");
+    }
 }
 
 } // namespace soci_routing

@@ -83,7 +83,18 @@ socket_watchdog::watch socket_watchdog::arm(soci::session& sql, driver d, std::c
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!thread_.joinable())
-            thread_ = router_thread([this] { run(); });
+        {
+            try
+            {
+                thread_ = router_thread([this] { run(); });
+            }
+            catch (std::system_error const&)
+            {
+                // The process is at its limit of threads or processes: this round trip goes untimed, as with
+                // plain SOCI, rather than fail (or be taken for its server's failure); the next one tries again.
+                return w;
+            }
+        }
         w.owner_ = this;
         w.id_ = ++next_id_;
         entries_.push_back({w.id_, fd, deadline, false});
