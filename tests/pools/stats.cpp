@@ -186,12 +186,23 @@ BOOST_AUTO_TEST_CASE(counts_from_many_threads_add_up_exactly)
     BOOST_TEST(c.stats().endpoints.at(0).statements == 0u);  // the primary's counters are its own
 }
 
-BOOST_AUTO_TEST_CASE(quarantined_endpoint_is_down_in_prometheus_with_its_window)
+// A cluster whose one replica ("replica-bad", a closed port) is quarantined at its first failure, its next
+// recovery probe `retry_window` seconds away.
+namespace
+{
+cluster_config one_bad_replica(double retry_window)
 {
     auto config = test_cluster(0);
     config.replicas.push_back(closed_port(config.primary, "replica-bad"));
     config.routing.failures = 1;
-    config.routing.retry_window = 10;
+    config.routing.retry_window = retry_window;
+    return config;
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(quarantined_endpoint_is_down_in_prometheus_with_its_window)
+{
+    auto const config = one_bad_replica(10);
     cluster c(config);
     BOOST_CHECK_THROW(c.replica(0).acquire(), soci::soci_error);
     auto s = c.stats();
@@ -215,11 +226,7 @@ BOOST_AUTO_TEST_CASE(quarantined_endpoint_is_down_in_prometheus_with_its_window)
 // quarantined_until_ms change only when a probe is scheduled, never by a millisecond between two reads.
 BOOST_AUTO_TEST_CASE(quarantined_until_is_the_same_on_every_read_until_the_next_probe)
 {
-    auto config = test_cluster(0);
-    config.replicas.push_back(closed_port(config.primary, "replica-bad"));
-    config.routing.failures = 1;
-    config.routing.retry_window = 30;
-    cluster c(config);
+    cluster c(one_bad_replica(30));
     BOOST_CHECK_THROW(c.replica(0).acquire(), soci::soci_error);
     std::int64_t const first = c.stats().endpoints.at(1).quarantined_until_ms;
     BOOST_REQUIRE(first > unix_ms());

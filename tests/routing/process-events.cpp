@@ -28,6 +28,8 @@
 // the connect string names the primary and one replica, so that every read of the parent meets the same
 // replica connection.
 
+#include "helper-env.h"
+
 #include <soci/soci.h>
 
 #include <pthread.h>
@@ -49,19 +51,12 @@ namespace
 
 bool mysql()
 {
-    char const* driver = std::getenv("SOCI_ROUTING_TEST_DRIVER");
-    return driver != nullptr && std::string(driver) == "mysql";
+    return helper_env::mysql();
 }
 
 std::string env(char const* name)
 {
-    char const* v = std::getenv(name);
-    if (v == nullptr || *v == '\0')
-    {
-        std::fprintf(stderr, "process-events: %s is not set (ci/clusters env)\n", name);
-        std::exit(2);
-    }
-    return v;
+    return helper_env::get("process-events", name);
 }
 
 std::string connect_string()

@@ -19,6 +19,8 @@
 // The cluster comes from the environment `ci/clusters env` prints (SOCI_ROUTING_TEST_DRIVER picks the driver);
 // the connect string names the primary and every replica, with topology = "discover".
 
+#include "helper-env.h"
+
 #include <soci/soci.h>
 #include <soci/routing/soci-routing.h>
 
@@ -63,19 +65,12 @@ namespace
 
 bool mysql()
 {
-    char const* driver = std::getenv("SOCI_ROUTING_TEST_DRIVER");
-    return driver != nullptr && std::string(driver) == "mysql";
+    return helper_env::mysql();
 }
 
 std::string env(char const* name)
 {
-    char const* v = std::getenv(name);
-    if (v == nullptr || *v == '\0')
-    {
-        std::fprintf(stderr, "thread-refusals: %s is not set (ci/clusters env)\n", name);
-        std::exit(2);
-    }
-    return v;
+    return helper_env::get("thread-refusals", name);
 }
 
 void say(std::string const& line)
