@@ -362,7 +362,9 @@ lease session_state::acquire_primary()
     {
         // topology = "discover": the connect failed, so nothing reached the server; if the prober now finds
         // another node writable (a promotion), the statement goes there instead, once.
-        if (cluster_->discovering() && classify_failure(e, driver_) == failure_class::connection)
+        // A connect that failed in this process (out of sockets or memory) says nothing of a promotion.
+        if (cluster_->discovering() && classify_failure(e, driver_) == failure_class::connection
+            && !local_connect_failure(e, driver_))
         {
             cluster_->suspect_primary();
             auto const wait = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -123,6 +123,26 @@ bool server_in_transition(std::exception const& e, driver d) noexcept
 
 } // namespace detail
 
+bool local_connect_failure(std::exception const& e, driver d) noexcept
+{
+    try
+    {
+        if (auto const* me = dynamic_cast<soci::mysql_soci_error const*>(&e))
+            return me->err_num_ == 2001 || me->err_num_ == 2004 || me->err_num_ == 2008;
+        if (d != driver::postgresql)
+            return false;
+        // A failed PostgreSQL connect is a plain soci_error with libpq's message.
+        std::string const message = e.what();
+        // libpq's own "out of memory"; a server's comes as "FATAL:  out of memory".
+        return message.find("could not create socket") != std::string::npos
+            || (message.find("out of memory") != std::string::npos && message.find("FATAL") == std::string::npos);
+    }
+    catch (...)
+    {
+    }
+    return false;
+}
+
 char const* to_string(failure_class f) noexcept
 {
     switch (f)

@@ -635,12 +635,18 @@ std::unique_ptr<soci::session> endpoint_pool::impl::connect(endpoint_pool& self)
     {
         std::string const original = e.what();
         std::string const context = "while connecting to " + description();
+        // A connect that failed in this process (out of file descriptors, out of memory) never reached the
+        // server: it is counted and reported, and costs the server's health nothing (a replica is not
+        // quarantined for it, and its reads come back as soon as the process has a socket again).
+        bool const local = local_connect_failure(e, config.drv);
+        if (!local)
         {
             std::lock_guard<pool_mutex> lock(mutex);
             connect_failed = true;
             failure_noted.store(true, std::memory_order_relaxed);
         }
-        self.record_failure(failure_class::connection, detail::one_line(original) + " (" + context + ")");
+        self.record_failure(local ? failure_class::transient : failure_class::connection,
+                            detail::one_line(original) + " (" + context + ")");
         // Add context, never replace: the driver's type and message stay, unless the message would show a
         // secret (then a redacted copy is thrown instead).
         if (redact(original) == original)
@@ -1085,7 +1091,9 @@ void endpoint_pool::recover() noexcept
     catch (std::exception const& e)
     {
         error = detail::one_line(e.what()) + " (while probing " + d.description() + ")";
-        in_transition = detail::server_in_transition(e, d.config.drv);
+        // Neither a server on its way up or down nor a process out of sockets lengthens the wait.
+        in_transition = detail::server_in_transition(e, d.config.drv)
+            || local_connect_failure(e, d.config.drv);
         sql.reset();
     }
     catch (...)

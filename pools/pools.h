@@ -42,6 +42,12 @@ char const* to_string(failure_class f) noexcept;
 /// `inner` is the session the error came from, when known (its connection status is consulted).
 failure_class classify_failure(std::exception const& e, driver d, soci::session* inner = nullptr) noexcept;
 
+/// True for a connect that failed in this process, before it reached the server: no socket to be had (the
+/// process or the system out of file descriptors: EMFILE, ENFILE), no memory. PostgreSQL: libpq's "could not
+/// create socket" and "out of memory"; MySQL: 2001, 2004 (cannot create a socket), 2008 (out of memory). It says
+/// nothing of the server's health.
+bool local_connect_failure(std::exception const& e, driver d) noexcept;
+
 class endpoint_pool;
 
 /// True for a write the server refused because it is read-only (PostgreSQL 25006; MySQL 1290, 1792): a

@@ -5,7 +5,11 @@
 
 #include "support.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <functional>
+#include <string>
 
 using namespace pools_test;
 
@@ -239,6 +243,73 @@ BOOST_AUTO_TEST_CASE(primary_is_never_quarantined)
     BOOST_TEST(s.quarantined_until_ms == 0);
     BOOST_TEST(s.failures == 3u);
     BOOST_TEST(s.state == "down");
+}
+
+namespace
+{
+
+/// While it lives, the process can open no file descriptor (its soft RLIMIT_NOFILE at the lowest free one), as a
+/// process that leaks them, or serves more clients than its limit, meets.
+class out_of_descriptors
+{
+public:
+    out_of_descriptors()
+    {
+        BOOST_REQUIRE(getrlimit(RLIMIT_NOFILE, &saved_) == 0);
+        int const lowest_free = dup(0);
+        BOOST_REQUIRE(lowest_free >= 0);
+        close(lowest_free);
+        rlimit low = saved_;
+        low.rlim_cur = static_cast<rlim_t>(lowest_free);
+        BOOST_REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    }
+    ~out_of_descriptors() { setrlimit(RLIMIT_NOFILE, &saved_); }
+    out_of_descriptors(out_of_descriptors const&) = delete;
+    out_of_descriptors& operator=(out_of_descriptors const&) = delete;
+
+private:
+    rlimit saved_{};
+};
+
+} // namespace
+
+// A connect that fails in the process (no file descriptor to be had: EMFILE) never reached the replica: it is
+// reported, with the system's reason, and costs the replica's health nothing, so that its reads are back the
+// moment the process has a socket again, not after a quarantine's window.
+BOOST_AUTO_TEST_CASE(a_process_out_of_file_descriptors_does_not_quarantine_its_replicas)
+{
+    auto config = test_cluster(1);
+    config.routing.failures = 1;
+    config.routing.retry_window = 10;  // a quarantine would outlast the test
+    cluster c(config);
+    endpoint_pool& r = c.replica(0);
+    {
+        out_of_descriptors const limit;
+        for (int i = 0; i < 3; ++i)
+        {
+            try
+            {
+                lease l = r.acquire();
+                BOOST_ERROR("a connect succeeded with no file descriptor free");
+            }
+            catch (soci::soci_error const& e)
+            {
+                std::string const m = e.what();
+                bool const says_why = m.find("Too many open files") != std::string::npos  // libpq
+                    || m.find("socket (24)") != std::string::npos;                          // Connector/C
+                BOOST_TEST(says_why, "the error does not say why: " << m);
+                BOOST_TEST(m.find(config.replicas[0].name) != std::string::npos, m);
+            }
+        }
+    }
+    auto const s = r.stats();
+    BOOST_TEST(s.quarantines == 0u);
+    BOOST_TEST(s.state == "up");
+    BOOST_TEST(s.failures == 3u);
+    BOOST_TEST(r.usable());
+    BOOST_TEST(c.pick_replica() == &r);
+    lease l = r.acquire();
+    BOOST_TEST(static_cast<bool>(l));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
