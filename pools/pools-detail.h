@@ -125,6 +125,9 @@ private:
 struct node_observation
 {
     bool reachable = false;
+    /// The probe's connection failed in this process (out of file descriptors or memory: local_connect_failure):
+    /// it says nothing of the node, whose role and health stay as the last probe that reached it found them.
+    bool unprobed = false;
     bool writable = false;     ///< takes writes: PostgreSQL not in recovery; MySQL read_only off, not replicating
     long long timeline = -1;   ///< PostgreSQL, writable nodes: the current timeline; -1 when unknown
     std::string system_id;     ///< PostgreSQL: pg_control_system()'s system identifier; empty when unknown

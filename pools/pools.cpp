@@ -587,6 +587,19 @@ bool endpoint_pool::set_role(endpoint_role role, bool fenced, std::string const&
     return changed;
 }
 
+void endpoint_pool::note_role_probe(std::string const& note) noexcept
+{
+    try
+    {
+        std::lock_guard<pool_mutex> lock(impl_->mutex);
+        impl_->role_note = note;
+    }
+    catch (...)
+    {
+        // out of memory for a note: the previous one stays
+    }
+}
+
 void endpoint_pool::mark_down(std::string const& message) noexcept
 {
     impl& d = *impl_;
@@ -1655,7 +1668,10 @@ void cluster::impl::topology_round()
                 seen[i] = detail::node_observation{};
                 seen[i].note = detail::one_line(e.what());
                 if (fresh)
+                {
+                    seen[i].unprobed = local_connect_failure(e, ep.drv);
                     return;
+                }
             }
         }
     };
@@ -1688,9 +1704,24 @@ void cluster::impl::topology_round()
         detail::decide_topology(seen, config.primary.drv, system_id, descriptions);
 
     endpoint_pool* const before = writable.load();
-    endpoint_pool* const now = decision.primary >= 0 ? nodes[decision.primary] : nullptr;
+    endpoint_pool* now = decision.primary >= 0 ? nodes[decision.primary] : nullptr;
+    // A node this process could not probe (out of file descriptors or memory) keeps the role and the health the
+    // last probe that reached it found: the primary it knew stays the primary while no other node is writable.
+    bool const none_writable =
+        std::none_of(seen.begin(), seen.end(), [](detail::node_observation const& o) { return o.writable; });
+    bool unprobed = false;
+    for (std::size_t i = 0; i < n; ++i)
+    {
+        if (!seen[i].unprobed)
+            continue;
+        unprobed = true;
+        if (now == nullptr && none_writable && nodes[i] == before)
+            now = before;
+        nodes[i]->note_role_probe("not probed (this process could not connect; the role is the last probe's): "
+                                  + seen[i].note);
+    }
     // The new primary first: from the next statement on, writes go there.
-    if (now != nullptr)
+    if (decision.primary >= 0)
         now->set_role(endpoint_role::primary, false, seen[decision.primary].note);
     writable = now;
     bool reachable = false;
@@ -1702,6 +1733,8 @@ void cluster::impl::topology_round()
             reachable = true;
             continue;
         }
+        if (seen[i].unprobed)
+            continue;
         if (seen[i].reachable)
         {
             reachable = true;
@@ -1719,12 +1752,11 @@ void cluster::impl::topology_round()
             node.mark_down(note);
         }
     }
-    (void)before;
     {
         std::lock_guard<std::mutex> lock(topology_mutex);
         ++rounds;
-        no_primary = decision.problem;
-        any_reachable = reachable;
+        no_primary = now != nullptr ? std::string() : decision.problem;
+        any_reachable = reachable || (unprobed && any_reachable);
     }
     topology_done.notify_all();
 }

@@ -154,6 +154,9 @@ public:
     bool set_role(endpoint_role role, bool fenced, std::string const& note) noexcept;
     /// What the last role probe found ("writable", "in recovery", the error, ...); empty with static roles.
     std::string role_note() const;
+    /// A role probe this process could not make (local_connect_failure): its reason becomes the note; the role
+    /// and the health stay as they were.
+    void note_role_probe(std::string const& note) noexcept;
     /// Topology discovery found this replica unreachable: it takes no reads until a recovery probe succeeds.
     void mark_down(std::string const& message) noexcept;
     std::string const& name() const noexcept;

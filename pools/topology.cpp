@@ -145,6 +145,8 @@ topology_decision decide_topology(std::vector<node_observation> const& nodes, dr
         if (r.fenced[i])
             return fmt::format("{}: fenced, system identifier {} is not the cluster's {}", descriptions[i],
                                nodes[i].system_id, system_id);
+        if (nodes[i].unprobed)
+            return fmt::format("{}: not probed (this process could not connect): {}", descriptions[i], note);
         return fmt::format("{}: {}{}", descriptions[i], nodes[i].reachable ? "" : "unreachable: ", note);
     };
     std::string states;

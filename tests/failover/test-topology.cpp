@@ -7,6 +7,8 @@
 
 #include "failover-support.h"
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -412,6 +414,126 @@ BOOST_AUTO_TEST_CASE(two_writable_nodes_never_get_a_write_they_should_not)
     BOOST_TEST(moved);
     std::set<int> const on_old = values_on(c.primary, tag);
     BOOST_TEST(on_old.count(3) == 0u, "a write reached the node that was refused");
+}
+
+// A process out of file descriptors (EMFILE: a leak, more clients than its limit) cannot open a role probe's
+// connection to any node. That says nothing of the nodes: the router keeps the topology it knew, so that writes
+// fail with the process's own reason, not "no writable node", and the replicas serve reads the moment the
+// process has descriptors again, not after a quarantine's window.
+BOOST_AUTO_TEST_CASE(a_process_out_of_file_descriptors_keeps_the_topology_it_knew)
+{
+    test_cluster const& c = cluster();
+    ensure_writes_table(c.primary);
+    config_spec spec = discovering();
+    spec.role_probe_interval = 0.05;
+    spec.retry_window = 30;  // a replica taken down would stay down past the test
+    spec.retry_window_max = 30;
+    spec.failures = 10;      // the pooled connections killed below are not what is tested
+    spec.tag = unique_tag("topology-emfile");
+    std::string const uri = routing_uri(spec);
+    soci::session sql(soci::routing, uri);
+    sql << "INSERT INTO " + writes_table() + " (tag, v) VALUES (:t, 1)", soci::use(spec.tag);
+    BOOST_REQUIRE(soci::routing.last_endpoint(sql) == "primary");
+    BOOST_REQUIRE(read_port(sql) != c.primary.port);
+
+    // Connections to every node, opened now: under the limit no new one can be.
+    std::vector<std::unique_ptr<soci::session>> admins;
+    admins.push_back(direct(c.primary));
+    for (auto const& r : c.replicas)
+        admins.push_back(direct(r));
+    std::vector<long long> own_ids;
+    for (auto& admin : admins)
+    {
+        long long id = 0;
+        *admin << (c.is_pg() ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()"), soci::into(id);
+        own_ids.push_back(id);
+    }
+
+    std::string error;
+    {
+        // No descriptor above stdin, stdout and stderr can be had: a connection closed below frees one that
+        // the next socket would otherwise take again.
+        rlimit saved{};
+        BOOST_REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+        rlimit low = saved;
+        low.rlim_cur = 3;
+        BOOST_REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+        struct restore_limit
+        {
+            rlimit saved;
+            ~restore_limit() { setrlimit(RLIMIT_NOFILE, &saved); }
+        } const restore{saved};
+
+        // The test's connections (the role probes' among them) closed by the servers: each probe must connect
+        // again, and cannot.
+        for (std::size_t i = 0; i < admins.size(); ++i)
+        {
+            if (c.is_pg())
+                *admins[i] << "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                              " WHERE application_name = :a AND pid <> pg_backend_pid()",
+                    soci::use(spec.tag);
+            else
+            {
+                std::vector<long long> ids(100);
+                *admins[i] << "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = :u AND ID <> :me",
+                    soci::use(c.primary.user), soci::use(own_ids[i]), soci::into(ids);
+                for (long long id : ids)
+                {
+                    try
+                    {
+                        *admins[i] << "KILL " + std::to_string(id);
+                    }
+                    catch (soci::soci_error const&)
+                    {
+                        // gone meanwhile
+                    }
+                }
+            }
+        }
+        // Some ten rounds of role probes, none of which can open a connection.
+        std::this_thread::sleep_for(600ms);
+        // The write meets its pooled connection closed (the error of a lost connection), then the limit.
+        for (int attempt = 0; attempt < 3; ++attempt)
+        {
+            try
+            {
+                sql << "INSERT INTO " + writes_table() + " (tag, v) VALUES (:t, 2)", soci::use(spec.tag);
+                error.clear();
+            }
+            catch (soci::soci_error const& e)
+            {
+                error = e.what();
+            }
+        }
+        soci::routing_stats const s = soci::routing.stats(sql);
+        for (auto const& e : s.endpoints)
+        {
+            BOOST_TEST_MESSAGE(e.name << ": role " << e.role << ", state " << e.state << ", note " << e.role_note);
+            BOOST_TEST(e.state == "up", e.name << " is " << e.state << " after probes the process could not make");
+            BOOST_TEST(e.quarantines == 0u, e.name);
+            BOOST_TEST(e.role == (e.name == "primary" ? "primary" : "replica"), e.name);
+        }
+    }
+    BOOST_TEST_MESSAGE("write under the limit: " << error);
+    BOOST_TEST(!error.empty(), "a write succeeded with no descriptor to be had");
+    bool const says_why = contains(error, "Too many open files") || contains(error, "socket (24)");
+    BOOST_TEST(says_why, "the write's error does not give the process's reason: " << error);
+    BOOST_TEST(!contains(error, "no writable node"), error);
+
+    // Descriptors back: the topology it knew serves at once (no quarantine's window, no promotion to wait for).
+    bool const reads_back = eventually(3s, [&] {
+        try
+        {
+            return read_port(sql) != c.primary.port;
+        }
+        catch (std::exception const&)
+        {
+            return false;
+        }
+    }, 50ms);
+    BOOST_TEST(reads_back, "reads did not return to a replica: " << soci::routing.stats(sql).to_json());
+    sql << "INSERT INTO " + writes_table() + " (tag, v) VALUES (:t, 3)", soci::use(spec.tag);
+    BOOST_TEST(soci::routing.last_endpoint(sql) == "primary");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -65,6 +65,20 @@ BOOST_AUTO_TEST_CASE(no_writable_node_names_every_node_and_its_state)
     BOOST_TEST(d.problem.find("replica \"c\": in recovery") != std::string::npos, d.problem);
 }
 
+BOOST_AUTO_TEST_CASE(a_node_this_process_could_not_probe_is_named_as_such_not_as_unreachable)
+{
+    node_observation unprobed = unreachable();
+    unprobed.unprobed = true;
+    unprobed.note = "could not create socket: Too many open files";
+    std::string sysid;
+    auto const d = decide_topology({unprobed, standby(), standby()}, driver::postgresql, sysid, names);
+    BOOST_TEST(d.primary == -1);
+    BOOST_TEST(d.problem.find("primary \"a\": not probed (this process could not connect): could not create socket")
+                   != std::string::npos,
+               d.problem);
+    BOOST_TEST(d.problem.find("unreachable") == std::string::npos, d.problem);
+}
+
 BOOST_AUTO_TEST_CASE(split_brain_on_postgresql_goes_to_the_newest_timeline_and_fences_the_other)
 {
     std::string sysid;
