@@ -19,6 +19,8 @@ BOOST_AUTO_TEST_CASE(a_thread_the_router_cannot_start_is_an_error_naming_it_neve
                           "statements with no thread to start: ran, the watchdog's start refused\n"
                           "check with no thread to start: primary ready, reads servable\n"
                           "closed with no thread to start\n"
+                          "topology rounds with no thread to start: probe threads refused, roles as before, "
+                          "statements ran\n"
                           "afterwards: statements ok, some starts refused\n");
 }
 

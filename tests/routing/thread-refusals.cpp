@@ -1,6 +1,7 @@
 // A process that may not start another thread: a container's pid limit (cgroup pids.max), RLIMIT_NPROC, a
 // process at its thread limit. pthread_create() then fails with EAGAIN. The router starts threads of its own
-// when a cluster opens (the role probes of topology = "discover", the topology thread, the housekeeping thread),
+// when a cluster opens (the role probes of topology = "discover", the topology thread, the housekeeping thread)
+// and at each later round of role probes,
 // when a replica is probed for recovery, when a session closes with `linger` (the cluster keeper), when a
 // statement first needs its watchdog, and in check(). Run by routing_thread_refusals_test
 // (test-thread-refusals.cpp):
@@ -29,10 +30,12 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <string>
+#include <thread>
 #include <typeinfo>
 
 namespace
@@ -202,6 +205,32 @@ int main()
         }  // closes with linger = 1: the cluster keeper's thread may not start either
         say("closed with no thread to start");
         starts_left = -1;
+
+        // A cluster that runs: its rounds of role probes (every 50 ms) with no thread to start for them. A probe
+        // runs on the round's own thread then; no node is taken for unreachable.
+        {
+            soci::session sql(connect_string(22, "discover", " role_probe_interval=0.05"));
+            statements(sql);
+            int const refused_before = refused.load();
+            starts_left = 0;
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            outcome const s = attempt([&] { statements(sql); });
+            soci::routing_stats const st = soci::routing.stats(sql);
+            starts_left = -1;
+            std::string changed;
+            for (auto const& e : st.endpoints)
+            {
+                bool const as_before = e.role == (e.name == "primary" ? "primary" : "replica") && e.state == "up"
+                    && e.role_note.find("unreachable") == std::string::npos
+                    && e.role_note.find("not probed") == std::string::npos;
+                if (!as_before)
+                    changed += " " + e.name + ": " + e.role + ", " + e.state + ", " + e.role_note + ";";
+            }
+            say(std::string("topology rounds with no thread to start: ")
+                + (refused.load() > refused_before ? "probe threads refused" : "no start asked") + ", "
+                + (changed.empty() ? "roles as before" : "roles changed:" + changed) + ", statements "
+                + (s.ok && !s.error ? "ran" : (s.ok ? "refused, thread named" : s.what)));
+        }
 
         {
             soci::session sql(connect_string(21));
