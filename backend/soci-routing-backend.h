@@ -495,6 +495,11 @@ public:
     soci::details::statement_backend& ensure_inner();
     void attach(routing_element* e);
     void detach(routing_element* e) noexcept;
+    /// An element failed to define or bind (no memory): the statement lets go of its inner statement and its
+    /// connection. SOCI's statement_impl constructor does not clean up when define_and_bind() throws; the
+    /// statement and this backend are then never destroyed, and a connection they held would stay lent from
+    /// its pool for good. A statement that is used again is placed again.
+    void let_go() noexcept;
     /// The statement exchanges a blob or a rowid: it runs on the primary.
     void require_primary() noexcept { primary_only_ = true; }
 
@@ -718,21 +723,29 @@ protected:
     {
         defined_ = true;
         drop_inner();
-        if (!attached_)
+        try
         {
-            statement_->attach(this);
-            attached_ = true;
+            if (!attached_)
+            {
+                statement_->attach(this);
+                attached_ = true;
+            }
+            soci::details::statement_backend* st = statement_->inner();
+            if (st == nullptr)
+            {
+                if (position != nullptr)
+                    ++*position;
+                return;
+            }
+            inner_.reset(make_inner(*st));
+            int scratch = position_;
+            apply_definition(*inner_, position != nullptr ? *position : scratch);
         }
-        soci::details::statement_backend* st = statement_->inner();
-        if (st == nullptr)
+        catch (...)
         {
-            if (position != nullptr)
-                ++*position;
-            return;
+            statement_->let_go();
+            throw;
         }
-        inner_.reset(make_inner(*st));
-        int scratch = position_;
-        apply_definition(*inner_, position != nullptr ? *position : scratch);
     }
 
     /// SOCI's clean_up(): the element is deleted right after (or defined again, after undefine_and_bind()).

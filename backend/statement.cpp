@@ -133,6 +133,12 @@ void routing_statement_backend::attach(routing_element* e)
     elements_.push_back(e);
 }
 
+void routing_statement_backend::let_go() noexcept
+{
+    drop_inner();
+    endpoint_.reset();
+}
+
 void routing_statement_backend::detach(routing_element* e) noexcept
 {
     auto it = std::find(elements_.begin(), elements_.end(), e);
@@ -1077,22 +1083,54 @@ void routing_statement_backend::describe_column(int col_num, soci::data_type& dt
 
 soci::details::standard_into_type_backend* routing_statement_backend::make_into_type_backend()
 {
-    return new routing_standard_into_type_backend(*this);
+    try
+    {
+        return new routing_standard_into_type_backend(*this);
+    }
+    catch (...)
+    {
+        let_go();  // called from SOCI's define_and_bind(): see let_go()
+        throw;
+    }
 }
 
 soci::details::standard_use_type_backend* routing_statement_backend::make_use_type_backend()
 {
-    return new routing_standard_use_type_backend(*this);
+    try
+    {
+        return new routing_standard_use_type_backend(*this);
+    }
+    catch (...)
+    {
+        let_go();  // called from SOCI's define_and_bind(): see let_go()
+        throw;
+    }
 }
 
 soci::details::vector_into_type_backend* routing_statement_backend::make_vector_into_type_backend()
 {
-    return new routing_vector_into_type_backend(*this);
+    try
+    {
+        return new routing_vector_into_type_backend(*this);
+    }
+    catch (...)
+    {
+        let_go();  // called from SOCI's define_and_bind(): see let_go()
+        throw;
+    }
 }
 
 soci::details::vector_use_type_backend* routing_statement_backend::make_vector_use_type_backend()
 {
-    return new routing_vector_use_type_backend(*this);
+    try
+    {
+        return new routing_vector_use_type_backend(*this);
+    }
+    catch (...)
+    {
+        let_go();  // called from SOCI's define_and_bind(): see let_go()
+        throw;
+    }
 }
 
 } // namespace soci_routing

@@ -2,10 +2,12 @@
 
 #include "config.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
 #include <sstream>
+#include <string_view>
 
 namespace soci_routing
 {
@@ -99,12 +101,87 @@ toml::table endpoint_toml(endpoint_config const& e)
 
 } // namespace
 
+namespace
+{
+
+// The identity's fields: each a name and a length-prefixed value, so that no two configurations give the same
+// text. Built with plain appends: an allocation that fails throws std::bad_alloc out of identity(), where a JSON
+// value's destructor that allocates (nlohmann's) would end the process.
+void field(std::string& out, char const* name, std::string_view value)
+{
+    out += name;
+    out += '=';
+    out += std::to_string(value.size());
+    out += ':';
+    out += value;
+    out += ';';
+}
+
+void field(std::string& out, char const* name, double value) { field(out, name, fmt::format("{}", value)); }
+void field(std::string& out, char const* name, int value) { field(out, name, std::to_string(value)); }
+void field(std::string& out, char const* name, bool value)
+{
+    field(out, name, std::string_view(value ? "true" : "false"));
+}
+void field(std::string& out, char const* name, char const* value) { field(out, name, std::string_view(value)); }
+
+void endpoint_identity(std::string& out, endpoint_config const& e)
+{
+    field(out, "name", e.name);
+    field(out, "driver", to_string(e.drv));
+    field(out, "host", e.host);
+    field(out, "port", e.effective_port());
+    field(out, "database", e.database);
+    field(out, "username", e.username);
+    field(out, "password", e.password);
+    field(out, "timeout", e.timeout);
+    field(out, "options", static_cast<int>(e.options.size()));
+    for (auto const& [key, value] : e.options)
+    {
+        field(out, "key", key);
+        field(out, "value", value);
+    }
+    field(out, "pool.min", e.pool.min);
+    field(out, "pool.max", e.pool.max);
+    field(out, "pool.wait_timeout", e.pool.wait_timeout);
+    field(out, "pool.idle_timeout", e.pool.idle_timeout);
+    field(out, "pool.idle_check", e.pool.idle_check);
+    field(out, "statements", e.statements);
+    field(out, "weight", e.weight);
+}
+
+} // namespace
+
 std::string cluster_config::identity() const
 {
-    // Every field is always written, in a fixed order: equal configurations give equal
-    // text whatever source they were loaded from (the source name is left out on purpose).
-    // Invalid UTF-8 (a host name of stray bytes) is replaced (U+FFFD), never a reason to throw.
-    return cluster_json(*this, false).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    // Every field is always written, in a fixed order: equal configurations give equal text whatever source they
+    // were loaded from (the source name and env_prefix, which only say where values came from, are left out).
+    std::string out;
+    out.reserve(1024);
+    auto const& r = routing;
+    field(out, "sticky", r.sticky);
+    field(out, "fallback", r.fallback);
+    field(out, "balance", to_string(r.balance));
+    field(out, "max_lag", r.max_lag);
+    field(out, "failures", r.failures);
+    field(out, "retry_window", r.retry_window);
+    field(out, "retry_window_max", r.retry_window_max);
+    field(out, "lag_probe_interval", r.lag_probe_interval);
+    field(out, "read_timeout", r.read_timeout);
+    field(out, "topology", to_string(r.topology));
+    field(out, "role_probe_interval", r.role_probe_interval);
+    field(out, "consistency", to_string(r.consistency));
+    field(out, "causal_timeout", r.causal_timeout);
+    field(out, "linger", r.linger);
+    field(out, "rebalance", r.rebalance);
+    endpoint_identity(out, primary);
+    field(out, "replicas", static_cast<int>(replicas.size()));
+    for (auto const& replica : replicas)
+        endpoint_identity(out, replica);
+    field(out, "primary_functions", static_cast<int>(classifier.primary_functions.size()));
+    for (auto const& f : classifier.primary_functions)
+        field(out, "function", f);
+    return out;
 }
 
 std::string to_json(cluster_config const& config)

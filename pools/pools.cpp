@@ -921,8 +921,21 @@ void endpoint_pool::give_back(soci::session* sql, bool discard, unsigned dirt, s
         if (discard || d.quarantined)
             closing = std::move(back);
         else
-            d.idle.push_back({std::move(back), clock::now(), std::move(attachment), affinity, settings,
-                              settings != dirt_none ? carried : 0, pthread_self()});
+        {
+            impl::idle_connection entry{std::move(back), clock::now(), std::move(attachment), affinity, settings,
+                                        settings != dirt_none ? carried : 0, pthread_self()};
+            try
+            {
+                d.idle.push_back(std::move(entry));
+            }
+            catch (std::bad_alloc const&)
+            {
+                // No memory for the idle list's room: the connection is closed (below, outside the lock), its
+                // slot free for the next borrower. (push_back leaves `entry` as it was when it cannot grow.)
+                closing = std::move(entry.sql);
+                attachment = std::move(entry.attachment);
+            }
+        }
         d.grant_locked(wakes);
     }
     wakes.deliver();
