@@ -1928,11 +1928,27 @@ private:
             auto const now = clock::now();
             std::vector<std::shared_ptr<cluster>> expired;
             clock::time_point next = clock::time_point::max();
+            bool again = false;
             for (auto it = kept_.begin(); it != kept_.end();)
             {
                 if (it->second.until <= now)
                 {
-                    expired.push_back(std::move(it->second.c));
+                    try
+                    {
+                        expired.push_back(std::move(it->second.c));
+                    }
+                    catch (std::bad_alloc const&)
+                    {
+                        // No memory to collect them: this one closes alone, now, outside the lock; then look
+                        // again (push_back left the pointer where it was).
+                        std::shared_ptr<cluster> one = std::move(it->second.c);
+                        kept_.erase(it);
+                        lock.unlock();
+                        one.reset();
+                        lock.lock();
+                        again = true;
+                        break;
+                    }
                     it = kept_.erase(it);
                 }
                 else
@@ -1941,7 +1957,7 @@ private:
                     ++it;
                 }
             }
-            if (!expired.empty())
+            if (!expired.empty() || again)
             {
                 lock.unlock();
                 expired.clear();  // a cluster no session holds closes here, outside the lock
