@@ -38,7 +38,7 @@ std::uint64_t next_settings_id() noexcept
     return (++counter) & 0xffffffffu;
 }
 
-bool has_key(std::vector<std::string> const& keys, std::string const& k)
+bool has_key(std::vector<std::string> const& keys, std::string_view k) noexcept
 {
     return std::find(keys.begin(), keys.end(), k) != keys.end();
 }

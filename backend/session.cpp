@@ -567,10 +567,12 @@ routing_session_backend::routing_session_backend(soci::connection_parameters con
 
 routing_session_backend::~routing_session_backend()
 {
-    // Statements still alive keep the state and its connections; they only lose the failover callback.
+    // Statements still alive keep the state and the connections they run on; they lose the failover callback,
+    // and the connections the session held for itself go back to their pools.
     if (!state_)
         return;
     state_->owner_ = nullptr;
+    state_->session_closed();
     if (carry_gone)
         return;  // the thread's thread_local objects are gone: no reconnect() can follow on it
     try

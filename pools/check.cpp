@@ -76,17 +76,7 @@ soci::routing_endpoint_check check_primary(endpoint_config const& ep, primary_po
             *sql << "SELECT @@global.read_only", soci::into(read_only);
             r.latency_ms = ms_since(start);
             r.reachable = true;
-            int super_read_only = 0;
-            try
-            {
-                *sql << "SELECT @@global.super_read_only", soci::into(super_read_only);
-            }
-            catch (soci::mysql_soci_error const& e)
-            {
-                if (e.err_num_ >= 2000)  // the connection, not the missing variable
-                    throw;
-                super_read_only = 0;  // MariaDB has no super_read_only
-            }
+            int const super_read_only = detail::mysql_super_read_only(*sql);
             r.read_only = read_only != 0 || super_read_only != 0;
             if (read_only != 0)
                 r.error = "@@read_only is on: not a writable primary";

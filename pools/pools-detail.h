@@ -134,6 +134,9 @@ struct node_observation
     std::string note;          ///< what the probe found, or the error (redacted, one line)
 };
 
+/// MySQL's @@global.super_read_only; 0 on MariaDB, which has no such variable. Throws on a connection error.
+int mysql_super_read_only(soci::session& sql);
+
 /// Asks a node its role (one round trip on PostgreSQL, three on MySQL). Throws on a connection error.
 node_observation probe_role(soci::session& sql, driver d);
 

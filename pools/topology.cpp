@@ -14,6 +14,26 @@ namespace soci_routing
 namespace detail
 {
 
+int mysql_super_read_only(soci::session& sql)
+{
+    // A statement object, not `sql << ...`: the one-time form runs its query in a destructor, and this query
+    // fails on MariaDB (no such variable); should into() fail first (no memory), that destructor would throw
+    // while the bad_alloc unwinds, and end the process.
+    int value = 0;
+    soci::statement st = (sql.prepare << "SELECT @@global.super_read_only", soci::into(value));
+    try
+    {
+        st.execute(true);
+    }
+    catch (soci::mysql_soci_error const& e)
+    {
+        if (e.err_num_ >= 2000)  // the connection, not the missing variable (MariaDB has none)
+            throw;
+        return 0;
+    }
+    return value;
+}
+
 node_observation probe_role(soci::session& sql, driver d)
 {
     node_observation o;
@@ -49,16 +69,7 @@ node_observation probe_role(soci::session& sql, driver d)
     }
     int read_only = 0;
     sql << "SELECT @@global.read_only", soci::into(read_only);
-    int super_read_only = 0;
-    try
-    {
-        sql << "SELECT @@global.super_read_only", soci::into(super_read_only);
-    }
-    catch (soci::mysql_soci_error const& e)
-    {
-        if (e.err_num_ >= 2000)  // the connection, not the missing variable (MariaDB has none)
-            throw;
-    }
+    int const super_read_only = mysql_super_read_only(sql);
     replica_position const pos = mysql_replica_position(sql, nullptr);
     o.reachable = true;
     if (read_only != 0 || super_read_only != 0)

@@ -176,6 +176,8 @@ std::string connect_string(int variant, std::string const& extra = "", std::stri
         + " replica=" + node("postgresql", "SOCI_ROUTING_PG_REPLICA_2") + window;
 }
 
+bool in_transaction = false;  // statements() began a transaction it has not ended
+
 /// What an application does: a one-time read, a prepared read executed twice, a transaction with a
 /// write-routed statement, the stats.
 void statements(soci::session& sql)
@@ -189,10 +191,26 @@ void statements(soci::session& sql)
     x = 6;
     st.execute(true);
     sql.begin();
+    in_transaction = true;
     int two = 0;
     sql << "SELECT 2 FOR UPDATE", soci::into(two);
+    sql << "INSERT INTO alloc_failures (id, v) VALUES (:i, :v)", soci::use(x), soci::use(two);
+    sql << "DELETE FROM alloc_failures WHERE id = :i", soci::use(x);
     sql.commit();
+    in_transaction = false;
     if (one != 1 || y != 6 || two != 2)
+        throw std::runtime_error("wrong answers");
+    // A session setting (replayed on the connections the session's statements meet), rows, the primary forced.
+    sql << (mysql() ? "SET SESSION sql_mode = 'STRICT_ALL_TABLES'" : "SET statement_timeout = 60000");
+    soci::rowset<int> rows = (sql.prepare << "SELECT 1 UNION ALL SELECT 2");
+    int sum = 0;
+    for (int r : rows)
+        sum += r;
+    {
+        auto const guard = soci::routing.use_primary(sql);
+        sql << "SELECT 3", soci::into(one);
+    }
+    if (sum != 3 || one != 3)
         throw std::runtime_error("wrong answers");
     // The stats themselves; not their JSON: nlohmann::json is not safe when an allocation fails (a value left
     // half made, destructors that allocate).
@@ -276,6 +294,11 @@ int main()
     {
         {
             soci::session warm(connect_string(0));  // the plugin loaded, the process's first threads started
+            int tables = 0;  // (PostgreSQL's CREATE TABLE IF NOT EXISTS prints a notice when it exists)
+            warm << "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'alloc_failures'",
+                soci::into(tables);
+            if (tables == 0)
+                warm << "CREATE TABLE alloc_failures (id INT, v INT)";
             statements(warm);
         }
         say("started");
@@ -288,49 +311,61 @@ int main()
                 soci::session sql(connect_string(static_cast<int>(n % 1000) + 1, " linger=0"));
                 statements(sql);
             },
-            [] {}, runs);
+            [] { in_transaction = false; }, runs);
         if (verbose())
             say("(open: " + std::to_string(runs) + " runs)");
         say(std::string("open and use with allocations refused: ") + (open_bad == 0 ? "every run clean" : "not clean"));
 
-        // One session of one cluster (a pool of one connection per endpoint), the same.
+        // One session of one cluster (a pool of one connection per endpoint), the same. (A session whose
+        // setting could not be recorded keeps its primary connection for its life, as a safe default: new
+        // sessions are opened only once it is closed.)
         std::string const shared = connect_string(2000, "", "pool_max=1 pool_wait_timeout=2");
-        soci::session sql(shared);
-        statements(sql);
-        int const use_bad = sweep(
-            "statements", [&](long) { statements(sql); },
-            [&] {
-                try
-                {
-                    sql.rollback();  // as an application does after an error inside a transaction
-                }
-                catch (std::exception const&)
-                {
-                }
-                if (verbose())
-                    for (auto const& e : soci::routing.stats(sql).endpoints)
-                        if (e.connections_in_use != 0)
-                            say("(" + e.name + ": " + std::to_string(e.connections_in_use) + " in use)");
-            },
-            runs);
-        if (verbose())
-            say("(statements: " + std::to_string(runs) + " runs)");
-        say(std::string("statements with allocations refused: ") + (use_bad == 0 ? "every run clean" : "not clean"));
-
-        // Memory back: the session and new sessions of the same cluster run (no connection lent for good).
-        outcome const again = attempt([&] {
+        outcome again;
+        {
+            soci::session sql(shared);
             statements(sql);
+            int const use_bad = sweep(
+                "statements",
+                [&](long) {
+                    statements(sql);
+                    (void)soci::routing.check(sql);
+                },
+                [&] {
+                    if (!in_transaction)
+                        return;
+                    in_transaction = false;
+                    try
+                    {
+                        sql.rollback();  // as an application does after an error inside a transaction
+                    }
+                    catch (std::exception const&)
+                    {
+                    }
+                },
+                runs);
+            if (verbose())
+                say("(statements: " + std::to_string(runs) + " runs)");
+            say(std::string("statements with allocations refused: ")
+                + (use_bad == 0 ? "every run clean" : "not clean"));
+            again = attempt([&] { statements(sql); });
+        }
+
+        // Memory back, that session closed: new sessions of the same cluster run, and every connection is back in
+        // its pool (none lent for good by a lease that an exception skipped).
+        soci::session probe(shared);
+        std::string lent;
+        for (auto const& e : soci::routing.stats(probe).endpoints)
+            if (e.connections_in_use != 0)
+                lent += " " + e.name + ": " + std::to_string(e.connections_in_use) + " in use;";
+        outcome const later = attempt([&] {
             for (int i = 0; i < 5; ++i)
             {
                 soci::session other(shared);
                 statements(other);
             }
         });
-        // Every connection back in its pool: none lent for good by a lease that an exception skipped.
-        std::string lent;
-        for (auto const& e : soci::routing.stats(sql).endpoints)
-            if (e.connections_in_use != 0)
-                lent += " " + e.name + ": " + std::to_string(e.connections_in_use) + " in use;";
+        if (!later.ok || later.error)
+            again = later;
         say(std::string("afterwards: ") + (again.ok && !again.error ? "statements ok" : "failed " + again.what)
             + (refused.load() > 0 ? ", some allocations refused" : ", none refused")
             + (lent.empty() ? ", no connection lent" : ", connections lent:" + lent));
