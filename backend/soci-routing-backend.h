@@ -367,15 +367,15 @@ struct session_state
     /// The statements that began it (run on the primary, in order, if it moves there).
     std::vector<std::string> replica_txn_begin_;
     bool replica_txn_answered_ = false;   ///< a statement of it succeeded: its rows may have reached the application
-    /// The session is gone: the connections it held for itself (a transaction, a pin, a blob, a read-only
-    /// transaction on a replica) go back to their pools. A statement that outlives its session (SOCI cannot use
-    /// it any more; it may only be destroyed) keeps only the connection it runs on, and a statement SOCI never
-    /// destroys (see routing_statement_backend::let_go()) keeps none.
+    /// The session is gone: the connections it held for itself (a transaction, a pin, a read-only transaction on
+    /// a replica) go back to their pools. A statement that outlives its session (SOCI cannot use it any more; it
+    /// may only be destroyed) keeps only the connection it runs on, and a statement SOCI never destroys (see
+    /// routing_statement_backend::let_go()) keeps none. A connection a blob or rowid was made on stays held:
+    /// the driver's blob refers to it, and SOCI gives no way to see the blob go.
     void session_closed() noexcept
     {
-        primary_held_.reset();
-        kept_.clear();
-        keep_primary_ = false;
+        if (!keep_primary_)
+            primary_held_.reset();
         end_replica_transaction();
     }
 
