@@ -1691,9 +1691,23 @@ void cluster::impl::topology_round()
     // A probe whose thread the process refuses to start (at its thread or pid limit) runs on this one, after the
     // others started: slower, never an error. `threads` has its room before the first starts, so that no
     // std::thread that runs is ever dropped (it would end the process).
+    // No memory for a thread's state is the same: the probe runs here. Whatever leaves this block, the probes
+    // that started are joined first (they write `seen`).
     std::vector<std::thread> threads;
     threads.reserve(n);
-    std::vector<std::size_t> here{0};
+    std::vector<std::size_t> here;
+    here.reserve(n);
+    here.push_back(0);
+    struct join_all
+    {
+        std::vector<std::thread>& threads;
+        ~join_all()
+        {
+            for (auto& t : threads)
+                if (t.joinable())
+                    t.join();
+        }
+    } const joined{threads};
     for (std::size_t i = 1; i < n; ++i)
     {
         try
@@ -1701,6 +1715,10 @@ void cluster::impl::topology_round()
             threads.push_back(router_thread([&probe, i] { probe(i); }));
         }
         catch (std::system_error const&)
+        {
+            here.push_back(i);
+        }
+        catch (std::bad_alloc const&)
         {
             here.push_back(i);
         }
@@ -1823,9 +1841,7 @@ void cluster::impl::run()
         tick = std::min(tick, config.routing.retry_window / 4);  // recovery probes start on time
     tick = std::max(tick, 0.01);
 
-    std::unique_ptr<detail::lag_prober> prober;
-    if (probe_lag)
-        prober = std::make_unique<detail::lag_prober>(config, watchdog);
+    std::unique_ptr<detail::lag_prober> prober;  // made in the loop: no memory for it now, the next round tries
     // With max_lag, lagging replicas must be known at once; for causal consistency alone (what each replica has
     // replayed, which waits also learn) the first probe can wait its interval: a short-lived cluster (one
     // session) then never opens the prober's connections.
@@ -1844,6 +1860,8 @@ void cluster::impl::run()
                 node->maintain();
                 node->start_recovery();  // replicas only
             }
+            if (probe_lag && !prober)
+                prober = std::make_unique<detail::lag_prober>(config, watchdog);
             if (prober && clock::now() >= next_probe)
             {
                 std::vector<endpoint_pool*> current;

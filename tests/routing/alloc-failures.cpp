@@ -303,23 +303,29 @@ int main()
         }
         say("started");
 
-        // Opening a session of a new cluster and using it, the router's allocations refused from the Nth on.
+        // Opening a session of a new cluster and using it, the router's Nth allocation refused; then the same with
+        // topology discovery, causal consistency and the lag prober.
         long runs = 0;
-        int const open_bad = sweep(
-            "open",
-            [](long n) {
-                soci::session sql(connect_string(static_cast<int>(n % 1000) + 1, " linger=0"));
-                statements(sql);
-            },
-            [] { in_transaction = false; }, runs);
-        if (verbose())
-            say("(open: " + std::to_string(runs) + " runs)");
+        int open_bad = 0;
+        for (std::string const extra : {" linger=0", " linger=0 topology=discover consistency=causal max_lag=30"})
+        {
+            open_bad += sweep(
+                "open" + extra,
+                [&](long n) {
+                    soci::session sql(connect_string(static_cast<int>(n % 1000) + 1 + (extra.size() > 9 ? 1000 : 0),
+                                                     extra));
+                    statements(sql);
+                },
+                [] { in_transaction = false; }, runs);
+            if (verbose())
+                say("(open" + extra + ": " + std::to_string(runs) + " runs)");
+        }
         say(std::string("open and use with allocations refused: ") + (open_bad == 0 ? "every run clean" : "not clean"));
 
         // One session of one cluster (a pool of one connection per endpoint), the same. (A session whose
         // setting could not be recorded keeps its primary connection for its life, as a safe default: new
         // sessions are opened only once it is closed.)
-        std::string const shared = connect_string(2000, "", "pool_max=1 pool_wait_timeout=2");
+        std::string const shared = connect_string(3000, "", "pool_max=1 pool_wait_timeout=2");
         outcome again;
         {
             soci::session sql(shared);
