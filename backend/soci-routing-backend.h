@@ -512,6 +512,9 @@ public:
     /// statement and this backend are then never destroyed, and a connection they held would stay lent from
     /// its pool for good. A statement that is used again is placed again.
     void let_go() noexcept;
+    /// A new element proxy of this statement (make_into_type_backend() ...); lets go (above) when it cannot.
+    template <typename Element>
+    Element* make_element();
     /// The statement exchanges a blob or a rowid: it runs on the primary.
     void require_primary() noexcept { primary_only_ = true; }
 

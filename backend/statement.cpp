@@ -1081,56 +1081,38 @@ void routing_statement_backend::describe_column(int col_num, soci::data_type& dt
     ensure_inner().describe_column(col_num, dtype, column_name);
 }
 
-soci::details::standard_into_type_backend* routing_statement_backend::make_into_type_backend()
+template <typename Element>
+Element* routing_statement_backend::make_element()
 {
     try
     {
-        return new routing_standard_into_type_backend(*this);
+        return new Element(*this);
     }
     catch (...)
     {
         let_go();  // called from SOCI's define_and_bind(): see let_go()
         throw;
     }
+}
+
+soci::details::standard_into_type_backend* routing_statement_backend::make_into_type_backend()
+{
+    return make_element<routing_standard_into_type_backend>();
 }
 
 soci::details::standard_use_type_backend* routing_statement_backend::make_use_type_backend()
 {
-    try
-    {
-        return new routing_standard_use_type_backend(*this);
-    }
-    catch (...)
-    {
-        let_go();  // called from SOCI's define_and_bind(): see let_go()
-        throw;
-    }
+    return make_element<routing_standard_use_type_backend>();
 }
 
 soci::details::vector_into_type_backend* routing_statement_backend::make_vector_into_type_backend()
 {
-    try
-    {
-        return new routing_vector_into_type_backend(*this);
-    }
-    catch (...)
-    {
-        let_go();  // called from SOCI's define_and_bind(): see let_go()
-        throw;
-    }
+    return make_element<routing_vector_into_type_backend>();
 }
 
 soci::details::vector_use_type_backend* routing_statement_backend::make_vector_use_type_backend()
 {
-    try
-    {
-        return new routing_vector_use_type_backend(*this);
-    }
-    catch (...)
-    {
-        let_go();  // called from SOCI's define_and_bind(): see let_go()
-        throw;
-    }
+    return make_element<routing_vector_use_type_backend>();
 }
 
 } // namespace soci_routing
