@@ -379,7 +379,11 @@ int main()
     catch (std::exception const& e)
     {
         say(std::string("error: ") + e.what());
-        return 1;
+        std::_Exit(1);
     }
-    return 0;
+    // Ended without the exit handlers. Statements that SOCI never destroyed (define_and_bind() failed in their
+    // constructor) keep their sessions' states, so their clusters, alive: those clusters' threads would still
+    // probe and connect while the libraries' exit handlers (OpenSSL's cleanup) run. A leaked session does the
+    // same; that is not what this program tests (the exit-time tests do without leaks).
+    std::_Exit(0);
 }
